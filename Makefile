@@ -1,0 +1,96 @@
+# edgenn — build, test, run and bench. Needs Go >= 1.26 and Node >= 20 on PATH;
+# everything else (the Go 1.27.3 toolchain for the SIMD wasm, npm packages for
+# the reference runtimes) is fetched from the package registries on first use.
+
+SHELL := /bin/bash
+GO ?= go
+# The shipped wasm is built with Go 1.27.3's SIMD experiment; the go command
+# downloads that toolchain through the module proxy when it is missing.
+GO127 := GOTOOLCHAIN=go1.27.3 $(GO)
+WASMEXEC = $(shell $(GO127) env GOROOT)/lib/wasm
+BUILD := build
+CACHE := .cache
+# The reference runtimes' scripts (TensorFlow.js, ONNX Runtime Web): shared/ sits
+# beside the clone in CI and on developers' machines.
+ANCHORS ?= $(firstword $(wildcard ../shared/anchors $(abspath ..)/shared/anchors /work/shared/anchors))
+NPM_PREFIX := $(abspath $(CACHE))/anchors-npm
+REFDIR := $(abspath $(CACHE))/anchors-models
+WASM_PKGS := ./kernels/ ./model/ ./engine/
+
+.PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz
+
+all: wasm
+
+$(BUILD):
+	mkdir -p $(BUILD)
+
+## wasm: the browser module, SIMD (shipped) and scalar builds
+wasm: | $(BUILD)
+	GOOS=js GOARCH=wasm GOEXPERIMENT=simd $(GO127) build -trimpath -ldflags='-s -w' -o $(BUILD)/edgenn.wasm ./wasm
+	GOOS=js GOARCH=wasm $(GO127) build -trimpath -ldflags='-s -w' -o $(BUILD)/edgenn-scalar.wasm ./wasm
+	cp "$(WASMEXEC)/wasm_exec.js" $(BUILD)/wasm_exec.js
+	@for f in $(BUILD)/edgenn.wasm $(BUILD)/edgenn-scalar.wasm; do \
+	  echo "$$f: $$(stat -c %s $$f) bytes, gzip -9 $$(gzip -9 -c $$f | wc -c)"; done
+
+## host tool, native and wasm (the wasm one runs under Node for side-by-side benches)
+$(BUILD)/edgenn: FORCE | $(BUILD)
+	$(GO) build -o $@ ./host
+$(BUILD)/host.wasm: FORCE | $(BUILD)
+	GOOS=js GOARCH=wasm GOEXPERIMENT=simd $(GO127) build -trimpath -o $@ ./host
+$(BUILD)/host-scalar.wasm: FORCE | $(BUILD)
+	GOOS=js GOARCH=wasm $(GO127) build -trimpath -o $@ ./host
+FORCE:
+
+## anchors: install the pinned reference runtimes from the npm registry (once).
+## Tests need only TensorFlow.js cpu (the numeric reference); bench needs all.
+TFJS_PKGS := @tensorflow/tfjs-core@4.22.0 @tensorflow/tfjs-layers@4.22.0 @tensorflow/tfjs-backend-cpu@4.22.0
+BENCH_PKGS := $(TFJS_PKGS) @tensorflow/tfjs-backend-wasm@4.22.0 onnxruntime-web@1.30.0 onnxruntime-node@1.30.0
+NPM_INSTALL := ONNXRUNTIME_NODE_INSTALL=skip npm install --prefix $(NPM_PREFIX) --no-audit --no-fund --loglevel=error
+anchors: $(NPM_PREFIX)/.bench-installed
+$(NPM_PREFIX)/.tfjs-installed:
+	@test -n "$(ANCHORS)" || { echo "shared/anchors not found beside the clone; set ANCHORS=path"; exit 1; }
+	mkdir -p $(NPM_PREFIX)
+	$(NPM_INSTALL) $(TFJS_PKGS)
+	touch $@
+$(NPM_PREFIX)/.bench-installed: $(NPM_PREFIX)/.tfjs-installed
+	$(NPM_INSTALL) $(BENCH_PKGS)
+	touch $@
+
+## refs: the reference models and TensorFlow.js cpu outputs on them
+refs: $(REFDIR)/mobilenet_v1_025_128.ref_output.bin
+$(REFDIR)/mobilenet_v1_025_128.ref_output.bin: $(NPM_PREFIX)/.tfjs-installed
+	node $(ANCHORS)/gen_models.js $(REFDIR) >/dev/null
+	NODE_PATH=$(NPM_PREFIX)/node_modules node $(ANCHORS)/bench_tfjs.js cpu infer $(REFDIR) 1 >/dev/null
+
+# Tests that compare against TensorFlow.js and the anchors' generator must not
+# skip under make test.
+TEST_ENV := EDGENN_ANCHORS=$(ANCHORS) EDGENN_REFS=$(REFDIR) EDGENN_REQUIRE_ANCHORS=1
+
+## test: every test, native and wasm (scalar and SIMD) under Node
+test: test-native test-wasm
+
+test-native: refs
+	$(TEST_ENV) $(GO) vet ./...
+	$(TEST_ENV) $(GO) test -count=1 ./...
+
+test-wasm: refs
+	$(TEST_ENV) GOOS=js GOARCH=wasm $(GO127) test -count=1 -exec="$(WASMEXEC)/go_js_wasm_exec" $(WASM_PKGS)
+	$(TEST_ENV) GOOS=js GOARCH=wasm GOEXPERIMENT=simd $(GO127) test -count=1 -exec="$(WASMEXEC)/go_js_wasm_exec" $(WASM_PKGS)
+	$(MAKE) --no-print-directory wasm
+
+## run: until the host serves the browser app, write the zoo's reference models,
+## inspect them and bench them natively and in wasm
+run: $(BUILD)/edgenn $(BUILD)/host.wasm
+	@mkdir -p $(BUILD)/models
+	@for m in lenet5 mobilenet_v1_025_128; do $(BUILD)/edgenn zoo $$m -o $(BUILD)/models/$$m.enn && $(BUILD)/edgenn inspect $(BUILD)/models/$$m.enn; echo; done
+	@scripts/bench_table.sh --quick
+
+## bench: edgenn (wasm SIMD, wasm scalar, native) side by side with the anchors, one run
+bench: $(BUILD)/edgenn $(BUILD)/host.wasm $(BUILD)/host-scalar.wasm anchors wasm
+	ANCHORS=$(ANCHORS) NPM_PREFIX=$(NPM_PREFIX) REFDIR=$(REFDIR) scripts/bench_table.sh
+
+fuzz:
+	$(GO) test ./model/ -run XXX -fuzz FuzzDecode -fuzztime 60s
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/edgenn/edgenn/engine"
+	"github.com/edgenn/edgenn/model"
+)
+
+func cmdZoo(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("zoo", flag.ContinueOnError)
+	out := fs.String("o", "", "output .enn file")
+	pos, err := parseArgs(fs, args, "NAME")
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		return fmt.Errorf("-o FILE.enn is required (known models: %s)", strings.Join(model.ZooNames(), ", "))
+	}
+	g, err := model.Zoo(pos[0])
+	if err != nil {
+		return err
+	}
+	if err := model.WriteFile(*out, g); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s (%s)\n", *out, pos[0])
+	return nil
+}
+
+// loadModel reads and validates a .enn file, returning the graph and the file's bytes.
+func loadModel(path string) (*model.Graph, []byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := model.Decode(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return g, data, nil
+}
+
+func cmdInspect(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
+	pos, err := parseArgs(fs, args, "FILE.enn")
+	if err != nil {
+		return err
+	}
+	g, data, err := loadModel(pos[0])
+	if err != nil {
+		return err
+	}
+	shapes, err := model.InferShapes(g, 1)
+	if err != nil {
+		return err
+	}
+	params, weightBytes := 0, 0
+	for _, t := range g.Tensors {
+		params += t.NumElements()
+		weightBytes += t.NumElements() * t.DType.Size()
+	}
+	ops := map[string]int{}
+	for _, n := range g.Nodes {
+		ops[n.Op]++
+	}
+	names := make([]string, 0, len(ops))
+	for k := range ops {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	w := stdout
+	fmt.Fprintf(w, "model    %s\n", g.Name)
+	fmt.Fprintf(w, "file     %s, %d bytes, sha256 %s\n", pos[0], len(data), model.Digest(data))
+	for _, v := range g.Inputs {
+		fmt.Fprintf(w, "input    %s %s %v\n", v.Name, v.DType, v.Shape)
+	}
+	for _, v := range g.Outputs {
+		fmt.Fprintf(w, "output   %s %s %v\n", v.Name, v.DType, shapes[v.Name])
+	}
+	fmt.Fprintf(w, "nodes    %d:", len(g.Nodes))
+	for _, k := range names {
+		fmt.Fprintf(w, " %s x%d", k, ops[k])
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "params   %d (%d tensors, %d bytes)\n", params, len(g.Tensors), weightBytes)
+	flops := model.CountFLOPs(g, shapes)
+	fmt.Fprintf(w, "flops    %d per item (%.2f MFLOP, %.2f MMAC)\n", flops, float64(flops)/1e6, float64(flops)/2e6)
+	s, err := engine.NewSession(g)
+	if err != nil {
+		return err
+	}
+	arena, err := s.ArenaBytes(1)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "compiled %d nodes after folding and fusion; activation memory %d bytes at batch 1\n", len(s.Graph().Nodes), arena)
+	keys := make([]string, 0, len(g.Metadata))
+	for k := range g.Metadata {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "meta     %s: %s\n", k, g.Metadata[k])
+	}
+	return nil
+}
+
+func cmdRun(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	inPath := fs.String("input", "", "raw little-endian float32 input (all inputs concatenated)")
+	outPath := fs.String("output", "", "raw little-endian float32 output (all outputs concatenated)")
+	pos, err := parseArgs(fs, args, "FILE.enn")
+	if err != nil {
+		return err
+	}
+	if *inPath == "" || *outPath == "" {
+		return fmt.Errorf("--input and --output are required")
+	}
+	g, _, err := loadModel(pos[0])
+	if err != nil {
+		return err
+	}
+	s, err := engine.NewSession(g)
+	if err != nil {
+		return err
+	}
+	x, err := readFloats(*inPath)
+	if err != nil {
+		return err
+	}
+	ins, err := splitInputs(s, x)
+	if err != nil {
+		return err
+	}
+	outs, err := s.Run(ins...)
+	if err != nil {
+		return err
+	}
+	var buf []byte
+	for _, o := range outs {
+		buf = appendFloats(buf, o)
+	}
+	if err := writeFileAtomic(*outPath, buf); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s (%d float32)\n", *outPath, len(buf)/4)
+	return nil
+}
+
+// splitInputs divides one concatenated buffer between the session's inputs,
+// all at the same batch size.
+func splitInputs(s *engine.Session, x []float32) ([][]float32, error) {
+	ins := s.Inputs()
+	per := 0
+	for _, v := range ins {
+		per += perItem(v.Shape)
+	}
+	if per == 0 || len(x)%per != 0 || len(x) == 0 {
+		return nil, fmt.Errorf("input has %d float32s, not a whole batch of %d per item", len(x), per)
+	}
+	batch := len(x) / per
+	out := make([][]float32, len(ins))
+	for i, v := range ins {
+		n := perItem(v.Shape) * batch
+		out[i], x = x[:n], x[n:]
+	}
+	return out, nil
+}
+
+func perItem(shape []int) int {
+	n := 1
+	for i, d := range shape {
+		if i > 0 || d > 0 {
+			n *= d
+		}
+	}
+	return n
+}
+
+func readFloats(path string) ([]float32, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(b)%4 != 0 {
+		return nil, fmt.Errorf("%s: %d bytes is not a whole number of float32s", path, len(b))
+	}
+	f := make([]float32, len(b)/4)
+	for i := range f {
+		f[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return f, nil
+}
+
+func appendFloats(b []byte, f []float32) []byte {
+	for _, v := range f {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	return b
+}
+
+// writeFileAtomic writes through a temporary file and a rename, so a crash
+// never leaves a half-written file under the final name.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,11 @@
+// Package kernels is edgenn's arithmetic: GEMM micro-kernels, convolution,
+// depthwise convolution, pooling, activations, softmax, normalisation and the
+// layout ops, on plain []float32 in NHWC.
+//
+// The contract every kernel keeps: the caller owns every buffer (outputs and
+// scratch, sized by the kernel's *Size functions), a kernel never allocates,
+// and shape checks happen once, when the caller builds a kernel's parameters,
+// not per element or per run. Hot micro-kernels have a SIMD version built with
+// Go 1.27's simd experiment (files tagged goexperiment.simd && go1.27) and a
+// scalar twin; the tests hold both to the same results.
+package kernels

@@ -1,0 +1,39 @@
+package kernels
+
+// gemmTileScalar is the scalar twin of the SIMD tile micro-kernel (see
+// gemmTile). It keeps the same per-element order: sum from zero over p with a
+// separate rounding after each multiply (float32(x*y) forbids FMA fusion),
+// then add the bias, then clamp.
+func gemmTileScalar(k int, a []float32, lda int, bp []float32, bias *[gemmNR]float32, lo, hi float32, dst []float32, ldd int) {
+	for r := 0; r < gemmMR; r++ {
+		gemmRowScalar(k, a[r*lda:], bp, bias, lo, hi, dst[r*ldd:])
+	}
+}
+
+// gemmRowScalar computes one row of gemmTile: dst[j] = min(max(sum_p
+// a[p]*bp[p*8+j] + bias[j], lo), hi) for j < 8.
+func gemmRowScalar(k int, a []float32, bp []float32, bias *[gemmNR]float32, lo, hi float32, dst []float32) {
+	a = a[:k:k]
+	bp = bp[: k*gemmNR : k*gemmNR]
+	var c0, c1, c2, c3, c4, c5, c6, c7 float32
+	for p, av := range a {
+		b := bp[p*gemmNR : p*gemmNR+gemmNR : p*gemmNR+gemmNR]
+		c0 += float32(av * b[0])
+		c1 += float32(av * b[1])
+		c2 += float32(av * b[2])
+		c3 += float32(av * b[3])
+		c4 += float32(av * b[4])
+		c5 += float32(av * b[5])
+		c6 += float32(av * b[6])
+		c7 += float32(av * b[7])
+	}
+	d := dst[:gemmNR:gemmNR]
+	d[0] = min(max(c0+bias[0], lo), hi)
+	d[1] = min(max(c1+bias[1], lo), hi)
+	d[2] = min(max(c2+bias[2], lo), hi)
+	d[3] = min(max(c3+bias[3], lo), hi)
+	d[4] = min(max(c4+bias[4], lo), hi)
+	d[5] = min(max(c5+bias[5], lo), hi)
+	d[6] = min(max(c6+bias[6], lo), hi)
+	d[7] = min(max(c7+bias[7], lo), hi)
+}

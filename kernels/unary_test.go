@@ -1,0 +1,56 @@
+package kernels
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+func TestActivateInPlace(t *testing.T) {
+	eps := []Epilogue{
+		{Act: ActNone}, {Act: ActReLU}, {Act: ActReLU6}, {Act: ActLeakyReLU, Alpha: 0.1},
+		{Act: ActClip, Lo: -0.5, Hi: 1.5}, {Act: ActHardSwish}, {Act: ActSigmoid}, {Act: ActTanh},
+	}
+	forEachImpl(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(5, 6))
+		for _, n := range []int{1, 3, 4, 7, 64, 1029} {
+			x := randVec(r, n)
+			for i := range x {
+				x[i] *= 4 // reach past the ReLU6 and HardSwish knees
+			}
+			for _, ep := range eps {
+				want := slices.Clone(x)
+				Activate(want, ep)
+				got := slices.Clone(x)
+				ActivateInPlace(got, ep)
+				checkExact(t, "act "+string('0'+rune(ep.Act)), got, want)
+			}
+		}
+		x := make([]float32, 4096)
+		checkNoAllocs(t, "ActivateInPlace", func() { ActivateInPlace(x, Epilogue{Act: ActReLU6}) })
+	})
+}
+
+func BenchmarkActivateInPlace(b *testing.B) {
+	x := make([]float32, 1<<16)
+	r := rand.New(rand.NewPCG(1, 1))
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	for _, act := range []struct {
+		name string
+		ep   Epilogue
+	}{{"relu", Epilogue{Act: ActReLU}}, {"relu6", Epilogue{Act: ActReLU6}}, {"hardswish", Epilogue{Act: ActHardSwish}}} {
+		for _, impl := range benchImpls() {
+			b.Run(act.name+"/"+impl.name, func(b *testing.B) {
+				saved := hot
+				hot = impl.k
+				defer func() { hot = saved }()
+				b.SetBytes(int64(4 * len(x)))
+				for b.Loop() {
+					ActivateInPlace(x, act.ep)
+				}
+			})
+		}
+	}
+}

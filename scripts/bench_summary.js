@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+// node scripts/bench_summary.js OUT -> markdown tables from OUT/results.jsonl
+'use strict';
+const fs = require('fs'), path = require('path');
+const dir = process.argv[2];
+const rows = fs.readFileSync(path.join(dir, 'results.jsonl'), 'utf8').split('\n').filter(Boolean)
+  .map((l) => { try { return JSON.parse(l); } catch { return null; } }).filter(Boolean);
+const f = (x) => x == null ? '-' : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3);
+const models = ['lenet5', 'mobilenet_v1_025_128'];
+const out = [];
+const env = path.join(dir, 'env.txt');
+if (fs.existsSync(env)) out.push('```\n' + fs.readFileSync(env, 'utf8').trim() + '\n```\n');
+const inf = rows.filter((r) => r.mode === 'infer_b1' && r.median_ms != null);
+const rts = [...new Set(inf.map((r) => r.runtime))];
+out.push('## Inference, batch 1, ms: median of the repeat with the lowest median / its p90 (min over repeats) [every repeat\'s median]');
+out.push('| runtime | ' + models.join(' | ') + ' | max abs diff vs tfjs-cpu, argmax |');
+out.push('|---|' + models.map(() => '---').join('|') + '|---|');
+const best = {};
+for (const rt of rts) {
+  const cells = models.map((m) => {
+    const rs = inf.filter((r) => r.runtime === rt && r.model === m);
+    if (!rs.length) return 'n/a';
+    const b = rs.reduce((p, q) => (q.median_ms < p.median_ms ? q : p));
+    best[rt + '|' + m] = b.median_ms;
+    return `${f(b.median_ms)} / ${f(b.p90_ms)} (${f(Math.min(...rs.map((r) => r.min_ms)))}) [${rs.map((r) => f(r.median_ms)).join(', ')}]`;
+  });
+  const chk = models.map((m) => {
+    const r = inf.find((r) => r.runtime === rt && r.model === m);
+    const c = r && r.check; if (!c) return '-';
+    if (c.ref === 'written') return 'ref';
+    return `${(c.max_abs_diff_vs_ref || 0).toExponential(1)} ${c.argmax === c.ref_argmax ? 'ok' : 'ARGMAX MISMATCH'}`;
+  }).join('; ');
+  out.push(`| ${rt} | ${cells.join(' | ')} | ${chk} |`);
+}
+const ratio = (a, b, m) => (best[a + '|' + m] && best[b + '|' + m]) ? (best[b + '|' + m] / best[a + '|' + m]).toFixed(2) + 'x' : '-';
+const anchorsSeen = rts.filter((r) => !r.startsWith('edgenn'));
+if (anchorsSeen.length) {
+  out.push('\n## Speed-up of edgenn wasm SIMD over each runtime (ratio of best medians, >1 = edgenn faster)');
+  out.push('| runtime | ' + models.join(' | ') + ' |'); out.push('|---|' + models.map(() => '---').join('|') + '|');
+  for (const rt of rts.filter((r) => r !== 'edgenn-wasm-simd')) out.push(`| ${rt} | ${models.map((m) => ratio('edgenn-wasm-simd', rt, m)).join(' | ')} |`);
+}
+const mem = rows.filter((r) => r.memory && r.memory.growth_runs > 0);
+if (mem.length) {
+  out.push('\n## Memory: activation arena, Go heap (wasm: linear memory taken by the runtime), growth over repeated runs');
+  out.push('| runtime | model | arena bytes | heap Sys after timing | runs after | heap Sys after | mallocs per run |');
+  out.push('|---|---|---|---|---|---|---|');
+  for (const r of mem) out.push(`| ${r.runtime} | ${r.model} | ${r.arena_bytes} | ${r.memory.sys_bytes_after_timing} | ${r.memory.growth_runs} | ${r.memory.sys_bytes_after_growth_runs} | ${r.memory.mallocs_per_run} |`);
+}
+const gemm = rows.filter((r) => r.gemm);
+if (gemm.length) {
+  out.push('\n## GEMM in wasm (Go benchmarks under Node), GFLOP/s');
+  const names = [...new Set(gemm.map((r) => r.gemm))];
+  out.push('| benchmark | wasm SIMD | wasm scalar |'); out.push('|---|---|---|');
+  for (const n of names) {
+    const g = (b) => { const r = gemm.find((x) => x.gemm === n && x.build === b); return r ? r.gflops.toFixed(2) : '-'; };
+    out.push(`| ${n} | ${g('wasm-simd')} | ${g('wasm-scalar')} |`);
+  }
+}
+const sizes = rows.filter((r) => r.size);
+if (sizes.length) {
+  out.push('\n## Download size, bytes');
+  out.push('| file | raw | gzip -9 | brotli 11 |'); out.push('|---|---|---|---|');
+  for (const r of sizes) out.push(`| ${r.size} | ${r.raw} | ${r.gzip9} | ${r.brotli} |`);
+}
+for (const r of rows.filter((r) => r.fatal || r.error)) out.push(`\nFAILED: ${r.runtime} ${r.mode || ''}: ${String(r.fatal || r.error).split('\n')[0]}`);
+console.log(out.join('\n'));

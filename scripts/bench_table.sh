@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: edgenn (native, wasm SIMD, wasm scalar) and the
+# reference runtimes (TensorFlow.js cpu and wasm SIMD, ONNX Runtime Web 1
+# thread) on the same two models with the same weights and input, in one run.
+# Prints a markdown table (also kept in OUT/summary.md).
+#
+#   scripts/bench_table.sh           full run (make bench)
+#   scripts/bench_table.sh --quick   edgenn only, native and wasm SIMD (make run)
+#
+# env: ANCHORS (shared/anchors), NPM_PREFIX (installed anchors), RUNS (200),
+#      REPEATS (3), GROWTH (10000 runs for the memory-growth check), OUT.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+QUICK=0; [ "${1:-}" = "--quick" ] && QUICK=1
+RUNS="${RUNS:-200}"; REPEATS="${REPEATS:-3}"; GROWTH="${GROWTH:-10000}"
+OUT="${OUT:-build/bench/$(date +%Y%m%d-%H%M%S)}"
+mkdir -p "$OUT/models"
+R="$OUT/results.jsonl"; : > "$R"
+WEXEC="$(GOTOOLCHAIN=go1.27.3 go env GOROOT)/lib/wasm/wasm_exec_node.js"
+log() { echo "[$(date +%T)] $*" >&2; }
+MODELS="lenet5 mobilenet_v1_025_128"
+
+for m in $MODELS; do build/edgenn zoo "$m" -o "$OUT/models/$m.enn" >/dev/null; done
+
+if [ "$QUICK" = 1 ]; then
+  for m in $MODELS; do
+    build/edgenn bench "$OUT/models/$m.enn" --runs 100 --json --name "$m" >> "$R"
+    node "$WEXEC" build/host.wasm bench "$OUT/models/$m.enn" --runs 100 --json --name "$m" >> "$R"
+  done
+  node scripts/bench_summary.js "$OUT" | tee "$OUT/summary.md"
+  exit 0
+fi
+
+export NODE_PATH="$NPM_PREFIX/node_modules"
+{ echo "date $(date -u +%FT%TZ)"; echo "node $(node --version)"; go version; GOTOOLCHAIN=go1.27.3 go version;
+  echo "cpus $(nproc)"; grep -m1 'model name' /proc/cpuinfo; uptime; } > "$OUT/env.txt"
+node "$ANCHORS/gen_models.js" "$OUT/models" >&2
+
+edgenn_rows() { # $1 rep, $2 growth runs
+  for m in $MODELS; do
+    local a=("$OUT/models/$m.enn" --runs "$RUNS" --json --name "$m" --input "$OUT/models/$m.input.bin" --ref "$OUT/models/$m.ref_output.bin" --growth "$2")
+    log "edgenn native $m rep $1";      build/edgenn bench "${a[@]}" | sed "s/^{/{\"rep\":$1,/" >> "$R"
+    log "edgenn wasm simd $m rep $1";   node "$WEXEC" build/host.wasm bench "${a[@]}" | sed "s/^{/{\"rep\":$1,/" >> "$R"
+    log "edgenn wasm scalar $m rep $1"; node "$WEXEC" build/host-scalar.wasm bench "${a[@]}" | sed "s/^{/{\"rep\":$1,/" >> "$R"
+  done
+}
+for rep in $(seq 1 "$REPEATS"); do
+  for b in cpu wasm-simd; do  # cpu first: it writes the reference outputs
+    log "tfjs-$b rep $rep"; node "$ANCHORS/bench_tfjs.js" "$b" infer "$OUT/models" "$RUNS" 2>/dev/null | grep '^{' | sed "s/^{/{\"rep\":$rep,/" >> "$R"
+  done
+  log "onnxruntime-web-1t rep $rep"; node "$ANCHORS/bench_ort.js" web-1t "$OUT/models" "$RUNS" 2>/dev/null | grep '^{' | sed "s/^{/{\"rep\":$rep,/" >> "$R"
+  g=0; [ "$rep" = 1 ] && g="$GROWTH"
+  edgenn_rows "$rep" "$g"
+done
+
+# GEMM micro-kernel throughput in wasm (Go benchmarks under Node).
+W="$(GOTOOLCHAIN=go1.27.3 go env GOROOT)/lib/wasm/go_js_wasm_exec"
+for v in simd scalar; do
+  exp=""; [ "$v" = simd ] && exp="simd"
+  log "GEMM benchmarks wasm $v"
+  GOEXPERIMENT="$exp" GOTOOLCHAIN=go1.27.3 GOOS=js GOARCH=wasm go test -exec="$W" -run XXX -bench 'BenchmarkGemm' -benchtime=20x ./kernels/ 2>&1 \
+    | sed -n "s/^\(BenchmarkGemm[^ ]*\).* \([0-9.]*\) GFLOP\/s.*/{\"gemm\":\"\1\",\"build\":\"wasm-$v\",\"gflops\":\2}/p" >> "$R" || true
+done
+
+# Download sizes of the shipped module.
+for f in build/edgenn.wasm build/edgenn-scalar.wasm; do
+  node -e 'const fs=require("fs"),z=require("zlib");const b=fs.readFileSync(process.argv[1]);
+    console.log(JSON.stringify({size:process.argv[1].split("/").pop(),raw:b.length,gzip9:z.gzipSync(b,{level:9}).length,
+    brotli:z.brotliCompressSync(b,{params:{[z.constants.BROTLI_PARAM_QUALITY]:11}}).length}))' "$f" >> "$R"
+done
+uptime >> "$OUT/env.txt"
+node scripts/bench_summary.js "$OUT" | tee "$OUT/summary.md"
+log "done: $OUT"

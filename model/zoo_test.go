@@ -212,8 +212,11 @@ func TestZooV2Structure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	adds, shapes := 0, map[string][]int{}
-	shapes, _ = InferShapes(g, 1)
+	shapes, err := InferShapes(g, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adds := 0
 	for _, n := range g.Nodes {
 		if n.Op == OpAdd {
 			adds++

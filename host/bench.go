@@ -40,11 +40,14 @@ type benchCheck struct {
 	RefArgmax  int     `json:"ref_argmax"`
 }
 
-// benchMemory reports the Go heap as the runtime sees it. In wasm, Sys is the
-// linear memory the runtime has taken from the WebAssembly instance (it only
-// grows), so SysAfterGrowth == SysAfterTiming shows that repeated runs do not
-// grow it.
+// benchMemory reports memory before and after extra runs: the WebAssembly
+// linear memory (in wasm, under scripts/wasm_run.js; it only ever grows, so
+// its size is the peak) and the Go runtime's own view (Sys, HeapAlloc,
+// mallocs). Equal sizes before and after the growth runs show that repeated
+// runs do not grow memory.
 type benchMemory struct {
+	WasmAfterTiming int     `json:"wasm_memory_bytes_after_timing,omitempty"`
+	WasmAfterGrowth int     `json:"wasm_memory_bytes_after_growth_runs,omitempty"`
 	SysAfterTiming  uint64  `json:"sys_bytes_after_timing"`
 	GrowthRuns      int     `json:"growth_runs"`
 	SysAfterGrowth  uint64  `json:"sys_bytes_after_growth_runs"`
@@ -145,9 +148,14 @@ func cmdBench(args []string, stdout io.Writer) error {
 		return err
 	}
 	var m0, m1 runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&m0)
+	// The first collection and stats read themselves take memory; settle
+	// them before the baseline so that only the runs are measured.
+	for range 2 {
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+	}
 	r.Memory.SysAfterTiming = m0.Sys
+	r.Memory.WasmAfterTiming = wasmMemoryBytes()
 	for i := 0; i < *growth; i++ {
 		s.Run(ins...)
 	}
@@ -155,6 +163,7 @@ func cmdBench(args []string, stdout io.Writer) error {
 	runtime.ReadMemStats(&m1)
 	r.Memory.GrowthRuns = *growth
 	r.Memory.SysAfterGrowth = m1.Sys
+	r.Memory.WasmAfterGrowth = wasmMemoryBytes()
 	r.Memory.HeapAllocGrowth = int64(m1.HeapAlloc) - int64(m0.HeapAlloc)
 	if *growth > 0 {
 		r.Memory.MallocsPerRun = float64(m1.Mallocs-m0.Mallocs) / float64(*growth)
@@ -162,13 +171,18 @@ func cmdBench(args []string, stdout io.Writer) error {
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(r)
 	}
-	fmt.Fprintf(stdout, "%s %s batch %d: median %.3f ms, p90 %.3f ms, min %.3f ms over %d runs; activations %d bytes; heap %d bytes\n",
+	fmt.Fprintf(stdout, "%s %s batch %d: median %.3f ms, p90 %.3f ms, min %.3f ms over %d runs; activations %d bytes; Go heap Sys %d bytes",
 		r.Runtime, r.Model, r.Batch, r.MedianMS, r.P90MS, r.MinMS, r.Runs, r.ArenaBytes, r.Memory.SysAfterTiming)
+	if r.Memory.WasmAfterTiming > 0 {
+		fmt.Fprintf(stdout, "; wasm memory %d bytes", r.Memory.WasmAfterTiming)
+	}
+	fmt.Fprintln(stdout)
 	if r.Check != nil {
 		fmt.Fprintf(stdout, "  vs reference: max abs diff %.3g, argmax %d (reference %d)\n", r.Check.MaxAbsDiff, r.Check.Argmax, r.Check.RefArgmax)
 	}
 	if *growth > 0 {
-		fmt.Fprintf(stdout, "  %d more runs: heap Sys %d -> %d bytes, %.3f mallocs per run\n", *growth, r.Memory.SysAfterTiming, r.Memory.SysAfterGrowth, r.Memory.MallocsPerRun)
+		fmt.Fprintf(stdout, "  %d more runs: Go heap Sys %d -> %d bytes, wasm memory %d -> %d bytes, %.3f mallocs per run\n", *growth,
+			r.Memory.SysAfterTiming, r.Memory.SysAfterGrowth, r.Memory.WasmAfterTiming, r.Memory.WasmAfterGrowth, r.Memory.MallocsPerRun)
 	}
 	return nil
 }

@@ -28,7 +28,11 @@ func cmdZoo(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := model.WriteFile(*out, g); err != nil {
+	data, err := model.Encode(g)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(*out, data); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s (%s)\n", *out, pos[0])

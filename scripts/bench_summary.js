@@ -41,10 +41,10 @@ if (anchorsSeen.length) {
 }
 const mem = rows.filter((r) => r.memory && r.memory.growth_runs > 0);
 if (mem.length) {
-  out.push('\n## Memory: activation arena, Go heap (wasm: linear memory taken by the runtime), growth over repeated runs');
-  out.push('| runtime | model | arena bytes | heap Sys after timing | runs after | heap Sys after | mallocs per run |');
-  out.push('|---|---|---|---|---|---|---|');
-  for (const r of mem) out.push(`| ${r.runtime} | ${r.model} | ${r.arena_bytes} | ${r.memory.sys_bytes_after_timing} | ${r.memory.growth_runs} | ${r.memory.sys_bytes_after_growth_runs} | ${r.memory.mallocs_per_run} |`);
+  out.push('\n## Memory: activation arena; wasm linear memory (only grows, so its size is the peak) and Go heap Sys after timing, then after N more runs');
+  out.push('| runtime | model | arena bytes | wasm memory | Go heap Sys | N more runs | wasm memory after | Go heap Sys after | mallocs per run |');
+  out.push('|---|---|---|---|---|---|---|---|---|');
+  for (const r of mem) { const m = r.memory; out.push(`| ${r.runtime} | ${r.model} | ${r.arena_bytes} | ${m.wasm_memory_bytes_after_timing || '-'} | ${m.sys_bytes_after_timing} | ${m.growth_runs} | ${m.wasm_memory_bytes_after_growth_runs || '-'} | ${m.sys_bytes_after_growth_runs} | ${m.mallocs_per_run} |`); }
 }
 const gemm = rows.filter((r) => r.gemm);
 if (gemm.length) {

@@ -16,7 +16,8 @@ RUNS="${RUNS:-200}"; REPEATS="${REPEATS:-3}"; GROWTH="${GROWTH:-10000}"
 OUT="${OUT:-build/bench/$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$OUT/models"
 R="$OUT/results.jsonl"; : > "$R"
-WEXEC="$(GOTOOLCHAIN=go1.27.3 go env GOROOT)/lib/wasm/wasm_exec_node.js"
+export WASM_EXEC_DIR="$(GOTOOLCHAIN=go1.27.3 go env GOROOT)/lib/wasm"
+WEXEC=scripts/wasm_run.js  # wasm_exec_node.js, plus the module's linear-memory size
 log() { echo "[$(date +%T)] $*" >&2; }
 MODELS="lenet5 mobilenet_v1_025_128"
 

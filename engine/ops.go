@@ -247,7 +247,7 @@ func prepUnary(c *opCtx) (prepared, error) {
 		x, y := in[0], out[0]
 		return func() {
 			copy(y, x)
-			kernels.Activate(y, ep)
+			kernels.ActivateInPlace(y, ep)
 		}
 	}}, nil
 }

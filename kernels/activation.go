@@ -41,11 +41,11 @@ func Activate(x []float32, ep Epilogue) {
 		}
 	case ActReLU6:
 		for i, v := range x {
-			x[i] = min(max(v, 0), 6)
+			x[i] = clamp(v, 0, 6)
 		}
 	case ActClip:
 		for i, v := range x {
-			x[i] = min(max(v, ep.Lo), ep.Hi)
+			x[i] = clamp(v, ep.Lo, ep.Hi)
 		}
 	case ActLeakyReLU:
 		for i, v := range x {
@@ -63,9 +63,21 @@ func Activate(x []float32, ep Epilogue) {
 		}
 	case ActHardSwish:
 		for i, v := range x {
-			x[i] = v * min(max(v+3, 0), 6) / 6
+			x[i] = v * clamp(v+3, 0, 6) / 6
 		}
 	}
+}
+
+// clamp bounds v to [lo, hi] with plain comparisons: the min and max builtins
+// on float32 are many times slower in wasm. NaN passes through.
+func clamp(v, lo, hi float32) float32 {
+	if v < lo {
+		return lo
+	}
+	if v > hi {
+		return hi
+	}
+	return v
 }
 
 // Sigmoid32 is the logistic function in float32, computed in float64 so that

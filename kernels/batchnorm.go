@@ -4,7 +4,7 @@ import "math"
 
 // bnChunk is how many channels BatchNorm prepares at a time in a stack array,
 // so that it neither allocates nor recomputes a square root per element.
-const bnChunk = 64
+const bnChunk = 256
 
 // BatchNorm computes inference batch normalisation over the last axis:
 // y[i] = (x[i] - mean[ch]) * scale[ch] / sqrt(variance[ch] + eps) + bias[ch]

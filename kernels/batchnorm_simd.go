@@ -1,4 +1,8 @@
-//go:build goexperiment.simd && go1.27
+//go:build goexperiment.simd && go1.27 && wasm
+
+// Built for wasm only, like gemm_simd.go: on amd64 archsimd.Float32x4 compiles
+// but needs AVX/AVX2 at run time (CPU dispatch we do not need on the host)
+// and VMAXPS/VMINPS do not follow Go's max/min on NaN and signed zeros.
 
 package kernels
 
@@ -10,23 +14,38 @@ func init() {
 }
 
 // batchNormSIMD is batchNormScalar four channels at a time (sub, mul, add:
-// no FMA, as in the scalar twin).
+// no FMA, as in the scalar twin), so the two agree bit for bit.
 func batchNormSIMD(x, y []float32, c int, scale, bias, mean, variance []float32, eps float32) {
 	var a [bnChunk]float32
+	rows := len(x) / c
+	x, y = x[:rows*c], y[:rows*c]
 	for c0 := 0; c0 < c; c0 += bnChunk {
 		cn := min(bnChunk, c-c0)
 		bnFactors(a[:cn], scale[c0:], variance[c0:], eps)
-		m, b := mean[c0:c0+cn], bias[c0:c0+cn]
-		c4 := cn &^ 3
-		for o := c0; o+cn <= len(x); o += c {
-			xr, yr := x[o:o+cn], y[o:o+cn]
-			j := 0
-			for ; j < c4; j += 4 {
-				v := archsimd.LoadFloat32x4(xr[j:]).Sub(archsimd.LoadFloat32x4(m[j:]))
-				v.Mul(archsimd.LoadFloat32x4(a[j:])).Add(archsimd.LoadFloat32x4(b[j:])).Store(yr[j:])
+		bnChunkSIMD(x, y, c, c0, mean[c0:c0+cn], a[:cn], bias[c0:c0+cn])
+	}
+}
+
+// bnChunkSIMD applies channels [c0, c0+len(a)) of every row. It walks down
+// the rows for each group of four channels so that the mean, factor and bias
+// vectors stay in registers, in row blocks of about 16 KB that stay in the
+// L1 cache, and calls nothing (see hotKernels).
+func bnChunkSIMD(x, y []float32, c, c0 int, m, a, b []float32) {
+	cn := len(a)
+	m, b = m[:cn], b[:cn]
+	rb := max(1, 4096/c) * c
+	for r0 := 0; r0 < len(x); r0 += rb {
+		xb, yb := x[r0:min(r0+rb, len(x))], y[r0:min(r0+rb, len(x))]
+		j := 0
+		for ; j <= cn-4; j += 4 {
+			vm, va, vb := archsimd.LoadFloat32x4(m[j:]), archsimd.LoadFloat32x4(a[j:]), archsimd.LoadFloat32x4(b[j:])
+			for o := c0 + j; o <= len(xb)-4; o += c {
+				archsimd.LoadFloat32x4(xb[o:]).Sub(vm).Mul(va).Add(vb).Store(yb[o:])
 			}
-			for ; j < cn; j++ {
-				yr[j] = float32((xr[j]-m[j])*a[j]) + b[j]
+		}
+		for ; j < cn; j++ {
+			for o := c0 + j; o < len(xb); o += c {
+				yb[o] = float32((xb[o]-m[j])*a[j]) + b[j]
 			}
 		}
 	}

@@ -19,7 +19,7 @@ func bnParams(r *rand.Rand, c int) (scale, bias, mean, variance []float32) {
 func TestBatchNorm(t *testing.T) {
 	forEachImpl(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(13, 14))
-		for _, s := range [][2]int{{1, 1}, {5, 3}, {7, 4}, {3, 64}, {2, 67}, {4, 200}} {
+		for _, s := range [][2]int{{1, 1}, {5, 3}, {7, 4}, {3, 64}, {2, 67}, {4, 200}, {3, 300}} {
 			rows, c := s[0], s[1]
 			x := randVec(r, rows*c)
 			scale, bias, mean, variance := bnParams(r, c)
@@ -40,7 +40,7 @@ func TestBatchNormSIMDMatchesScalar(t *testing.T) {
 	r := rand.New(rand.NewPCG(15, 16))
 	saved := hot
 	defer func() { hot = saved }()
-	for _, c := range []int{3, 8, 65, 131} {
+	for _, c := range []int{3, 8, 65, 131, 300} {
 		x := randVec(r, 9*c)
 		scale, bias, mean, variance := bnParams(r, c)
 		y1, y2 := make([]float32, len(x)), make([]float32, len(x))

@@ -25,8 +25,9 @@ const (
 // is 1 on one side, drops size-1 axes and merges neighbouring axes that are
 // contiguous in both operands. Run then walks the merged axes with an
 // odometer and hands each innermost row to one of three loops: both operands
-// contiguous (same shape, or a per-channel vector over the last axis), b
-// scalar over the row, or a scalar over the row.
+// contiguous, b scalar over the row, or a scalar over the row. A per-channel
+// b over the last axis of a (bias, scale, PRelu slope) has a loop of its
+// own that keeps b's lanes in registers.
 type Binary struct {
 	op     BinaryOp
 	out    []int
@@ -35,6 +36,8 @@ type Binary struct {
 	r      int // merged rank, >= 1
 	dims   [layoutMaxRank]int
 	sa, sb [layoutMaxRank]int // merged strides, 0 where broadcast
+	// channel: a is [rows, dims[1]] and b a vector of dims[1] (per-channel)
+	channel bool
 }
 
 // NewBinary sets up op between tensors of shapes aShape and bShape (row
@@ -109,6 +112,7 @@ func NewBinary(op BinaryOp, aShape, bShape []int) (*Binary, error) {
 	if b.r == 0 {
 		b.dims[0], b.sa[0], b.sb[0], b.r = 1, 1, 1, 1
 	}
+	b.channel = b.r == 2 && b.sa[0] == b.dims[1] && b.sa[1] == 1 && b.sb[0] == 0 && b.sb[1] == 1
 	return b, nil
 }
 
@@ -127,6 +131,10 @@ func (b *Binary) Run(a, bv, out []float32) {
 	ia, ib := b.sa[r-1], b.sb[r-1]
 	if r == 1 {
 		b.row(a, bv, out, ia, ib)
+		return
+	}
+	if b.channel {
+		hot.binChannel(b.op, a, bv, out)
 		return
 	}
 	var idx [layoutMaxRank]int
@@ -159,6 +167,16 @@ func (b *Binary) row(a, bv, out []float32, ia, ib int) {
 		hot.binScalarA(b.op, a[0], bv[:len(out)], out)
 	default: // a single element on both sides
 		hot.binSame(b.op, a[:1], bv[:1], out)
+	}
+}
+
+// binChannelScalar computes out[i] = op(a[i], b[i%len(b)]): a and out are
+// rows of len(b) channels.
+func binChannelScalar(op BinaryOp, a, b, out []float32) {
+	c := len(b)
+	a = a[:len(out)]
+	for o := 0; o+c <= len(out); o += c {
+		binSameScalar(op, a[o:o+c], b, out[o:o+c])
 	}
 }
 

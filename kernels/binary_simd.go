@@ -1,4 +1,8 @@
-//go:build goexperiment.simd && go1.27
+//go:build goexperiment.simd && go1.27 && wasm
+
+// Built for wasm only, like gemm_simd.go: on amd64 archsimd.Float32x4 compiles
+// but needs AVX/AVX2 at run time (CPU dispatch we do not need on the host)
+// and VMAXPS/VMINPS do not follow Go's max/min on NaN and signed zeros.
 
 package kernels
 
@@ -8,12 +12,22 @@ func init() {
 	hot.binSame, hotSIMD.binSame = binSameSIMD, binSameSIMD
 	hot.binScalarB, hotSIMD.binScalarB = binScalarBSIMD, binScalarBSIMD
 	hot.binScalarA, hotSIMD.binScalarA = binScalarASIMD, binScalarASIMD
+	hot.binChannel, hotSIMD.binChannel = binChannelSIMD, binChannelSIMD
 	haveSIMD = true
 }
 
 // binSameSIMD is binSameScalar four lanes at a time; the tail goes to the
 // scalar loop. Every op rounds as its scalar twin does.
 func binSameSIMD(op BinaryOp, a, b, out []float32) {
+	if i := binSameSIMD4(op, a, b, out); i < len(out) {
+		binSameScalar(op, a[i:], b[i:], out[i:])
+	}
+}
+
+// binSameSIMD4 runs the whole groups of four lanes and returns how many elements
+// it did. It calls nothing: a call inside the loop's function slows the
+// loop down in Go's wasm port.
+func binSameSIMD4(op BinaryOp, a, b, out []float32) int {
 	n := len(out)
 	a, b = a[:n], b[:n]
 	i := 0
@@ -49,13 +63,20 @@ func binSameSIMD(op BinaryOp, a, b, out []float32) {
 			archsimd.LoadFloat32x4(a[i:]).Min(archsimd.LoadFloat32x4(b[i:])).Store(out[i:])
 		}
 	}
-	if i < n {
-		binSameScalar(op, a[i:], b[i:], out[i:])
-	}
+	return i
 }
 
 // binScalarBSIMD is binScalarBScalar four lanes at a time.
 func binScalarBSIMD(op BinaryOp, a []float32, s float32, out []float32) {
+	if i := binScalarBSIMD4(op, a, s, out); i < len(out) {
+		binScalarBScalar(op, a[i:], s, out[i:])
+	}
+}
+
+// binScalarBSIMD4 runs the whole groups of four lanes and returns how many elements
+// it did. It calls nothing: a call inside the loop's function slows the
+// loop down in Go's wasm port.
+func binScalarBSIMD4(op BinaryOp, a []float32, s float32, out []float32) int {
 	n := len(out)
 	a = a[:n]
 	vs := archsimd.BroadcastFloat32x4(s)
@@ -92,13 +113,20 @@ func binScalarBSIMD(op BinaryOp, a []float32, s float32, out []float32) {
 			archsimd.LoadFloat32x4(a[i:]).Min(vs).Store(out[i:])
 		}
 	}
-	if i < n {
-		binScalarBScalar(op, a[i:], s, out[i:])
-	}
+	return i
 }
 
 // binScalarASIMD is binScalarAScalar four lanes at a time.
 func binScalarASIMD(op BinaryOp, s float32, b, out []float32) {
+	if i := binScalarASIMD4(op, s, b, out); i < len(out) {
+		binScalarAScalar(op, s, b[i:], out[i:])
+	}
+}
+
+// binScalarASIMD4 runs the whole groups of four lanes and returns how many elements
+// it did. It calls nothing: a call inside the loop's function slows the
+// loop down in Go's wasm port.
+func binScalarASIMD4(op BinaryOp, s float32, b, out []float32) int {
 	n := len(out)
 	b = b[:n]
 	vs := archsimd.BroadcastFloat32x4(s)
@@ -130,7 +158,80 @@ func binScalarASIMD(op BinaryOp, s float32, b, out []float32) {
 		}
 	default: // PRelu with a scalar x is rare: one branch for the row
 	}
-	if i < n {
-		binScalarAScalar(op, s, b[i:], out[i:])
+	return i
+}
+
+// binChannelSIMD is binChannelScalar with the rows' loop inside one
+// function (a call per row costs more than the row in Go's wasm port) and
+// four channels at a time; the last len(b)%4 channels of each row go to the
+// scalar loop.
+func binChannelSIMD(op BinaryOp, a, b, out []float32) {
+	c := len(b)
+	c4 := c &^ 3
+	n := len(out) / c * c
+	a, out = a[:n], out[:n]
+	binChannelSIMD4(op, a, b, out)
+	if c4 < c {
+		for o := 0; o < n; o += c {
+			binSameScalar(op, a[o+c4:o+c], b[c4:], out[o+c4:o+c])
+		}
+	}
+}
+
+func binChannelSIMD4(op BinaryOp, a, b, out []float32) {
+	c := len(b)
+	n := len(out)
+	switch op {
+	case BinAdd:
+		for o := 0; o < n; o += c {
+			ar, or := a[o:o+c], out[o:o+c]
+			for j := 0; j <= c-4; j += 4 {
+				archsimd.LoadFloat32x4(ar[j:]).Add(archsimd.LoadFloat32x4(b[j:])).Store(or[j:])
+			}
+		}
+	case BinSub:
+		for o := 0; o < n; o += c {
+			ar, or := a[o:o+c], out[o:o+c]
+			for j := 0; j <= c-4; j += 4 {
+				archsimd.LoadFloat32x4(ar[j:]).Sub(archsimd.LoadFloat32x4(b[j:])).Store(or[j:])
+			}
+		}
+	case BinMul:
+		for o := 0; o < n; o += c {
+			ar, or := a[o:o+c], out[o:o+c]
+			for j := 0; j <= c-4; j += 4 {
+				archsimd.LoadFloat32x4(ar[j:]).Mul(archsimd.LoadFloat32x4(b[j:])).Store(or[j:])
+			}
+		}
+	case BinDiv:
+		for o := 0; o < n; o += c {
+			ar, or := a[o:o+c], out[o:o+c]
+			for j := 0; j <= c-4; j += 4 {
+				archsimd.LoadFloat32x4(ar[j:]).Div(archsimd.LoadFloat32x4(b[j:])).Store(or[j:])
+			}
+		}
+	case BinPRelu:
+		zero := archsimd.BroadcastFloat32x4(0)
+		for o := 0; o < n; o += c {
+			ar, or := a[o:o+c], out[o:o+c]
+			for j := 0; j <= c-4; j += 4 {
+				va := archsimd.LoadFloat32x4(ar[j:])
+				va.IfElse(va.GreaterEqual(zero), va.Mul(archsimd.LoadFloat32x4(b[j:]))).Store(or[j:])
+			}
+		}
+	case BinMax:
+		for o := 0; o < n; o += c {
+			ar, or := a[o:o+c], out[o:o+c]
+			for j := 0; j <= c-4; j += 4 {
+				archsimd.LoadFloat32x4(ar[j:]).Max(archsimd.LoadFloat32x4(b[j:])).Store(or[j:])
+			}
+		}
+	case BinMin:
+		for o := 0; o < n; o += c {
+			ar, or := a[o:o+c], out[o:o+c]
+			for j := 0; j <= c-4; j += 4 {
+				archsimd.LoadFloat32x4(ar[j:]).Min(archsimd.LoadFloat32x4(b[j:])).Store(or[j:])
+			}
+		}
 	}
 }

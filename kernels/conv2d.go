@@ -2,7 +2,7 @@ package kernels
 
 import (
 	"errors"
-	"fmt"
+	"strconv"
 )
 
 // ConvParams describes a 2-D convolution over NHWC input, without the batch
@@ -43,17 +43,17 @@ func (p ConvParams) Validate() error {
 		{"Group", p.Group, 1},
 	} {
 		if f.v < f.min {
-			return fmt.Errorf("conv: %s = %d, must be at least %d", f.name, f.v, f.min)
+			return errors.New("conv: " + f.name + " = " + strconv.Itoa(f.v) + ", must be at least " + strconv.Itoa(f.min))
 		}
 		if int64(f.v) > lim {
-			return fmt.Errorf("conv: %s = %d exceeds %d", f.name, f.v, lim)
+			return errors.New("conv: " + f.name + " = " + strconv.Itoa(f.v) + " exceeds " + strconv.FormatInt(lim, 10))
 		}
 	}
 	if p.C%p.Group != 0 {
-		return fmt.Errorf("conv: Group = %d does not divide C = %d", p.Group, p.C)
+		return errors.New("conv: Group = " + strconv.Itoa(p.Group) + " does not divide C = " + strconv.Itoa(p.C))
 	}
 	if p.OC%p.Group != 0 {
-		return fmt.Errorf("conv: Group = %d does not divide OC = %d", p.Group, p.OC)
+		return errors.New("conv: Group = " + strconv.Itoa(p.Group) + " does not divide OC = " + strconv.Itoa(p.OC))
 	}
 	// In int64: every term is at most 2^31-1, so no sum or pairwise product overflows.
 	effH := (int64(p.KH)-1)*int64(p.DilationH) + 1
@@ -61,21 +61,26 @@ func (p ConvParams) Validate() error {
 	padH := int64(p.H) + int64(p.PadTop) + int64(p.PadBottom)
 	padW := int64(p.W) + int64(p.PadLeft) + int64(p.PadRight)
 	if effH > padH {
-		return fmt.Errorf("conv: KH = %d (dilated %d) exceeds padded input height %d", p.KH, effH, padH)
+		return errors.New("conv: KH = " + strconv.Itoa(p.KH) + " (dilated " + strconv.FormatInt(effH, 10) +
+			") exceeds padded input height " + strconv.FormatInt(padH, 10))
 	}
 	if effW > padW {
-		return fmt.Errorf("conv: KW = %d (dilated %d) exceeds padded input width %d", p.KW, effW, padW)
+		return errors.New("conv: KW = " + strconv.Itoa(p.KW) + " (dilated " + strconv.FormatInt(effW, 10) +
+			") exceeds padded input width " + strconv.FormatInt(padW, 10))
 	}
 	oh := (padH-effH)/int64(p.StrideH) + 1
 	ow := (padW-effW)/int64(p.StrideW) + 1
 	if !convProductOK(lim, int64(p.H), int64(p.W), int64(p.C)) {
-		return fmt.Errorf("conv: input H*W*C = %d*%d*%d exceeds %d elements", p.H, p.W, p.C, lim)
+		return errors.New("conv: input H*W*C = " + strconv.Itoa(p.H) + "*" + strconv.Itoa(p.W) + "*" + strconv.Itoa(p.C) +
+			" exceeds " + strconv.FormatInt(lim, 10) + " elements")
 	}
 	if !convProductOK(lim, oh, ow, int64(p.OC)) {
-		return fmt.Errorf("conv: output OH*OW*OC = %d*%d*%d exceeds %d elements", oh, ow, p.OC, lim)
+		return errors.New("conv: output OH*OW*OC = " + strconv.FormatInt(oh, 10) + "*" + strconv.FormatInt(ow, 10) + "*" +
+			strconv.Itoa(p.OC) + " exceeds " + strconv.FormatInt(lim, 10) + " elements")
 	}
 	if !convProductOK(lim, int64(p.KH), int64(p.KW), int64(p.C/p.Group), int64(p.OC+gemmNR)) {
-		return fmt.Errorf("conv: weights KH*KW*(C/Group)*OC = %d*%d*%d*%d exceed %d elements", p.KH, p.KW, p.C/p.Group, p.OC, lim)
+		return errors.New("conv: weights KH*KW*(C/Group)*OC = " + strconv.Itoa(p.KH) + "*" + strconv.Itoa(p.KW) + "*" +
+			strconv.Itoa(p.C/p.Group) + "*" + strconv.Itoa(p.OC) + " exceed " + strconv.FormatInt(lim, 10) + " elements")
 	}
 	return nil
 }
@@ -97,7 +102,12 @@ const (
 	convPointwise = iota // 1x1, stride 1, no pad, one group: x is already A of a GEMM
 	convIm2col           // everything else: im2col in row blocks, then a GEMM per group
 	convDepthwise        // Group = C = OC: direct, vectorised over channels
+	convDirect           // one group, no dilation across a row: direct on the (padded) input
 )
+
+// convDirectMaxPad caps the padded copy of one image the direct path keeps in
+// scratch (4 MiB); a larger padded image goes through im2col instead.
+const convDirectMaxPad = 1 << 20
 
 // Conv2D is a convolution compiled once: weights packed and the path chosen
 // (direct GEMM for 1x1, im2col + GEMM in row blocks, grouped GEMM, or the
@@ -113,6 +123,10 @@ type Conv2D struct {
 	b      []PackedB  // per group
 	epg    []Epilogue // per group: ep with its slice of the bias
 	dw     *dwConv
+	// direct path: the padded image's width and length (0 without padding)
+	// and the bias padded with zeros to whole panels
+	padW, padLen int
+	biasPad      []float32
 }
 
 // NewConv2D validates p and compiles the convolution. w is HWIO
@@ -125,10 +139,10 @@ func NewConv2D(p ConvParams, w []float32, ep Epilogue) (*Conv2D, error) {
 	cg, ocg := p.C/p.Group, p.OC/p.Group
 	kg := p.KH * p.KW * cg
 	if len(w) != kg*p.OC {
-		return nil, fmt.Errorf("conv: len(w) = %d, want KH*KW*(C/Group)*OC = %d", len(w), kg*p.OC)
+		return nil, errors.New("conv: len(w) = " + strconv.Itoa(len(w)) + ", want KH*KW*(C/Group)*OC = " + strconv.Itoa(kg*p.OC))
 	}
 	if ep.Bias != nil && len(ep.Bias) != p.OC {
-		return nil, fmt.Errorf("conv: len(bias) = %d, want OC = %d", len(ep.Bias), p.OC)
+		return nil, errors.New("conv: len(bias) = " + strconv.Itoa(len(ep.Bias)) + ", want OC = " + strconv.Itoa(p.OC))
 	}
 	if ep.Act == ActClip && !(ep.Lo <= ep.Hi) {
 		return nil, errors.New("conv: clip needs Lo <= Hi")
@@ -146,6 +160,18 @@ func NewConv2D(p ConvParams, w []float32, ep Epilogue) (*Conv2D, error) {
 	case p.KH == 1 && p.KW == 1 && p.StrideH == 1 && p.StrideW == 1 && p.Group == 1 &&
 		p.PadTop == 0 && p.PadBottom == 0 && p.PadLeft == 0 && p.PadRight == 0:
 		c.path = convPointwise
+	case p.Group == 1 && p.DilationW == 1 &&
+		(p.H+p.PadTop+p.PadBottom)*(p.W+p.PadLeft+p.PadRight)*p.C <= convDirectMaxPad:
+		// A patch row (KW taps of C channels) is contiguous in NHWC, so
+		// the tile kernel reads the patches in place: no im2col copy, and
+		// no wasted panel width for C = 1 or 3.
+		c.path = convDirect
+		c.padW = p.W + p.PadLeft + p.PadRight
+		if p.PadTop+p.PadBottom+p.PadLeft+p.PadRight > 0 {
+			c.padLen = (p.H + p.PadTop + p.PadBottom) * c.padW * p.C
+		}
+		c.biasPad = make([]float32, (p.OC+gemmNR-1)/gemmNR*gemmNR)
+		copy(c.biasPad, c.ep.Bias)
 	default:
 		c.path = convIm2col
 		// About 64 KiB of im2col rows per block: A stays in L2 while the
@@ -179,6 +205,8 @@ func (c *Conv2D) ScratchLen() int {
 		return c.rows*c.kg + GemmScratchLen(c.kg)
 	case convPointwise:
 		return GemmScratchLen(c.kg)
+	case convDirect:
+		return gemmMR*gemmNR + c.padLen
 	}
 	return 0
 }
@@ -189,8 +217,9 @@ func (c *Conv2D) ScratchLen() int {
 func (c *Conv2D) Run(n int, x, y, scratch []float32) {
 	p := &c.p
 	if n < 0 || len(x) < n*p.H*p.W*p.C || len(y) < n*c.oh*c.ow*p.OC || len(scratch) < c.ScratchLen() {
-		panic(fmt.Sprintf("kernels.Conv2D.Run: n=%d with len(x)=%d len(y)=%d len(scratch)=%d, want %d, %d, %d",
-			n, len(x), len(y), len(scratch), n*p.H*p.W*p.C, n*c.oh*c.ow*p.OC, c.ScratchLen()))
+		panic("kernels.Conv2D.Run: n=" + strconv.Itoa(n) + " with len(x)=" + strconv.Itoa(len(x)) + " len(y)=" + strconv.Itoa(len(y)) +
+			" len(scratch)=" + strconv.Itoa(len(scratch)) + ", want " + strconv.Itoa(n*p.H*p.W*p.C) + ", " +
+			strconv.Itoa(n*c.oh*c.ow*p.OC) + ", " + strconv.Itoa(c.ScratchLen()))
 	}
 	if n == 0 {
 		return
@@ -200,6 +229,8 @@ func (c *Conv2D) Run(n int, x, y, scratch []float32) {
 		Gemm(n*p.H*p.W, x, p.C, c.b[0], c.ep, y, p.OC, scratch)
 	case convDepthwise:
 		c.dw.run(n, x, y)
+	case convDirect:
+		c.direct(n, x, y, scratch)
 	default:
 		m := n * c.oh * c.ow
 		a, gs := scratch[:c.rows*c.kg], scratch[c.rows*c.kg:]
@@ -256,5 +287,106 @@ func (c *Conv2D) im2col(x []float32, q, r, g int, a []float32) {
 				b++
 			}
 		}
+	}
+}
+
+// direct runs the convDirect path. Without padding, the patch of output
+// pixel (oy, ox) is KH rows of KW*C contiguous values in x; with padding, it
+// first copies each image into a zero-bordered buffer in scratch, so that
+// every pixel is interior. It then sweeps the pixels in groups of gemmMR
+// (across output rows) and each group against every 8-channel panel of the
+// packed weights with convTile. The sum runs over the patch in HWIO order,
+// padded taps included, as the im2col GEMM would.
+func (c *Conv2D) direct(n int, x, y, scratch []float32) {
+	p := &c.p
+	C, OC := p.C, p.OC
+	lo, hi, fused := gemmClamp(c.ep)
+	tile := scratch[:gemmMR*gemmNR]
+	buf := scratch[gemmMR*gemmNR : gemmMR*gemmNR+c.padLen]
+	clear(buf) // the borders stay zero; each image overwrites the inside
+	seg, rs := p.KW*C, p.DilationH*c.padW*C
+	sy, sx := p.StrideH*c.padW*C, p.StrideW*C
+	npix := c.oh * c.ow
+	bd := c.b[0].Data
+	for b := 0; b < n; b++ {
+		img := x[b*p.H*p.W*C : (b+1)*p.H*p.W*C]
+		if c.padLen > 0 {
+			for iy := 0; iy < p.H; iy++ {
+				copy(buf[((iy+p.PadTop)*c.padW+p.PadLeft)*C:], img[iy*p.W*C:(iy+1)*p.W*C])
+			}
+			img = buf
+		}
+		yb := y[b*npix*OC : (b+1)*npix*OC]
+		oy, ox := 0, 0
+		var o [gemmMR]int
+		for q := 0; q < npix; q += gemmMR {
+			nr := min(gemmMR, npix-q)
+			for r := range o {
+				if r < nr {
+					o[r] = oy*sy + ox*sx
+					if ox++; ox == c.ow {
+						ox, oy = 0, oy+1
+					}
+				} else {
+					o[r] = o[nr-1] // a short last group repeats its last pixel
+				}
+			}
+			for j0 := 0; j0 < OC; j0 += gemmNR {
+				w := min(gemmNR, OC-j0)
+				bp := bd[j0*c.kg : j0*c.kg+c.kg*gemmNR]
+				bias := (*[gemmNR]float32)(c.biasPad[j0 : j0+gemmNR])
+				if nr == gemmMR && w == gemmNR {
+					convTile(img, o[0], o[1], o[2], o[3], p.KH, seg, rs, bp, bias, lo, hi, yb[q*OC+j0:], OC)
+					continue
+				}
+				convTile(img, o[0], o[1], o[2], o[3], p.KH, seg, rs, bp, bias, lo, hi, tile, gemmNR)
+				for r := 0; r < nr; r++ {
+					copy(yb[(q+r)*OC+j0:(q+r)*OC+j0+w], tile[r*gemmNR:])
+				}
+			}
+			if !fused {
+				Activate(yb[q*OC:(q+nr)*OC], c.ep)
+			}
+		}
+	}
+}
+
+// convTile is the direct convolution's micro-kernel (SIMD in a simd build,
+// see convTileScalar): the gemmMR x 8 tile of 4 output pixels, whose patches
+// start at x[o0], x[o1], x[o2], x[o3], by one 8-column panel bp of the packed
+// weights (K = kh*seg rows).
+var convTile = convTileScalar
+
+// convTileScalar is the scalar twin of convTile. For pixel r with patch
+// start o_r it computes, from zero and in order ky < kh, t < seg,
+// acc[j] += x[o_r+ky*rs+t]*bp[(ky*seg+t)*8+j], then dst[r*ldd+j] =
+// min(max(acc[j]+bias[j], lo), hi), for j < 8.
+func convTileScalar(x []float32, o0, o1, o2, o3, kh, seg, rs int, bp []float32, bias *[gemmNR]float32, lo, hi float32, dst []float32, ldd int) {
+	for r, o := range [gemmMR]int{o0, o1, o2, o3} {
+		var c0, c1, c2, c3, c4, c5, c6, c7 float32
+		for ky := 0; ky < kh; ky++ {
+			xs := x[o+ky*rs : o+ky*rs+seg]
+			bk := bp[ky*seg*gemmNR : (ky+1)*seg*gemmNR]
+			for t, av := range xs {
+				b := bk[t*gemmNR : t*gemmNR+gemmNR : t*gemmNR+gemmNR]
+				c0 += float32(av * b[0])
+				c1 += float32(av * b[1])
+				c2 += float32(av * b[2])
+				c3 += float32(av * b[3])
+				c4 += float32(av * b[4])
+				c5 += float32(av * b[5])
+				c6 += float32(av * b[6])
+				c7 += float32(av * b[7])
+			}
+		}
+		d := dst[r*ldd : r*ldd+gemmNR : r*ldd+gemmNR]
+		d[0] = min(max(c0+bias[0], lo), hi)
+		d[1] = min(max(c1+bias[1], lo), hi)
+		d[2] = min(max(c2+bias[2], lo), hi)
+		d[3] = min(max(c3+bias[3], lo), hi)
+		d[4] = min(max(c4+bias[4], lo), hi)
+		d[5] = min(max(c5+bias[5], lo), hi)
+		d[6] = min(max(c6+bias[6], lo), hi)
+		d[7] = min(max(c7+bias[7], lo), hi)
 	}
 }

@@ -2,8 +2,8 @@ package kernels
 
 import (
 	"errors"
-	"fmt"
 	"math"
+	"strconv"
 )
 
 // The GEMM register tile: gemmMR rows of A by gemmNR columns of B. B is packed
@@ -37,7 +37,8 @@ func PackedBLen(k, n int) int {
 // nothing; the result aliases dst.
 func PackB(b []float32, k, n int, dst []float32) PackedB {
 	if k < 0 || n < 0 || len(b) < k*n || len(dst) < PackedBLen(k, n) {
-		panic(fmt.Sprintf("kernels.PackB: k=%d n=%d with len(b)=%d len(dst)=%d", k, n, len(b), len(dst)))
+		panic("kernels.PackB: k=" + strconv.Itoa(k) + " n=" + strconv.Itoa(n) + " with len(b)=" + strconv.Itoa(len(b)) +
+			" len(dst)=" + strconv.Itoa(len(dst)))
 	}
 	dst = dst[:PackedBLen(k, n)]
 	for j0 := 0; j0 < n; j0 += gemmNR {
@@ -53,9 +54,21 @@ func PackB(b []float32, k, n int, dst []float32) PackedB {
 }
 
 // GemmScratchLen returns the float32s of scratch Gemm needs for inner
-// dimension k: a few dozen whatever k and m (an edge tile and the bias of a
-// panel; the micro-kernels read A in place, row stride lda).
-func GemmScratchLen(k int) int { return gemmMR*gemmNR + gemmNR }
+// dimension k: a few dozen whatever k and m (an edge tile and the bias of
+// gemmRowPanels panels; the micro-kernels read A in place, row stride lda).
+func GemmScratchLen(k int) int { return gemmMR*gemmNR + gemmRowPanels*gemmNR }
+
+// gemmRowPanels is how many panels the row micro-kernel covers at once: one
+// row of A against 4 panels keeps 8 independent accumulators in flight,
+// where one panel would leave a single dependent add chain per column.
+const gemmRowPanels = 4
+
+// gemmBlockRows returns the rows of A that Gemm sweeps against every panel
+// before it moves on: a multiple of gemmMR whose A block is about 32 KiB, so
+// it stays in L1 while the panels pass over it.
+func gemmBlockRows(k int) int {
+	return max(gemmMR, 8192/max(k, 1)/gemmMR*gemmMR)
+}
 
 // gemmClamp returns the clamp bounds that implement ep's activation inside
 // the micro-kernel, and fused=false when the activation must be applied to
@@ -88,47 +101,72 @@ func Gemm(m int, a []float32, lda int, b PackedB, ep Epilogue, c []float32, ldc 
 		return
 	}
 	if lda < k || ldc < n || len(a) < (m-1)*lda+k || len(c) < (m-1)*ldc+n ||
-		len(b.Data) < PackedBLen(k, n) || (ep.Bias != nil && len(ep.Bias) < n) {
-		panic(fmt.Sprintf("kernels.Gemm: m=%d k=%d n=%d lda=%d ldc=%d with len(a)=%d len(b)=%d len(c)=%d len(bias)=%d",
-			m, k, n, lda, ldc, len(a), len(b.Data), len(c), len(ep.Bias)))
+		len(b.Data) < PackedBLen(k, n) || (ep.Bias != nil && len(ep.Bias) < n) || len(scratch) < GemmScratchLen(k) {
+		panic("kernels.Gemm: m=" + strconv.Itoa(m) + " k=" + strconv.Itoa(k) + " n=" + strconv.Itoa(n) +
+			" lda=" + strconv.Itoa(lda) + " ldc=" + strconv.Itoa(ldc) + " with len(a)=" + strconv.Itoa(len(a)) +
+			" len(b)=" + strconv.Itoa(len(b.Data)) + " len(c)=" + strconv.Itoa(len(c)) +
+			" len(bias)=" + strconv.Itoa(len(ep.Bias)) + " len(scratch)=" + strconv.Itoa(len(scratch)))
 	}
 	lo, hi, fused := gemmClamp(ep)
-	// The edge tile and panel bias live in scratch: as locals they would
-	// escape through the micro-kernel function values and allocate.
+	// The edge tile and the padded bias live in scratch: as locals they
+	// would escape through the micro-kernel function values and allocate.
 	scratch = scratch[:GemmScratchLen(k)]
 	tile := scratch[:gemmMR*gemmNR]
-	bb := (*[gemmNR]float32)(scratch[gemmMR*gemmNR:])
-	i := 0
-	for ; i < m; i += gemmMR {
-		rows := min(gemmMR, m-i)
-		ai := a[i*lda:]
-		ci := c[i*ldc:]
-		for j0 := 0; j0 < n; j0 += gemmNR {
-			w := min(gemmNR, n-j0)
-			clear(bb[:])
-			if ep.Bias != nil {
-				copy(bb[:], ep.Bias[j0:j0+w])
+	zb := scratch[gemmMR*gemmNR:] // gemmRowPanels*gemmNR: zero or padded bias
+	clear(zb)
+	np := n / gemmNR // full panels
+	w := n - np*gemmNR
+	// bias returns the bias of the nb full panels from j0 on (nb*8 values):
+	// the caller's own when it has one, else zeros.
+	bias := func(j0, nb int) []float32 {
+		if ep.Bias == nil {
+			return zb[:nb*gemmNR]
+		}
+		return ep.Bias[j0 : j0+nb*gemmNR]
+	}
+	mb := gemmBlockRows(k)
+	for i0 := 0; i0 < m; i0 += mb {
+		rows := min(mb, m-i0)
+		mt := rows / gemmMR
+		ai, ci := a[i0*lda:], c[i0*ldc:]
+		if mt > 0 {
+			for q := 0; q < np; q++ {
+				j0 := q * gemmNR
+				gemmPanel(k, mt, ai, lda, b.Data[j0*k:j0*k+k*gemmNR], (*[gemmNR]float32)(bias(j0, 1)), lo, hi, ci[j0:], ldc)
 			}
+		}
+		for r := mt * gemmMR; r < rows; r++ {
+			ar, cr := ai[r*lda:], ci[r*ldc:]
+			q := 0
+			for ; q+gemmRowPanels <= np; q += gemmRowPanels {
+				j0 := q * gemmNR
+				gemmRow4(k, ar, b.Data[j0*k:], (*[gemmRowPanels * gemmNR]float32)(bias(j0, gemmRowPanels)), lo, hi, cr[j0:])
+			}
+			for ; q < np; q++ {
+				j0 := q * gemmNR
+				gemmRow(k, ar, b.Data[j0*k:j0*k+k*gemmNR], (*[gemmNR]float32)(bias(j0, 1)), lo, hi, cr[j0:])
+			}
+		}
+		if w > 0 {
+			// The last panel is narrower than 8: compute into tile, then copy
+			// its w columns, with the bias padded in zb (zeros past w).
+			j0 := np * gemmNR
 			panel := b.Data[j0*k : j0*k+k*gemmNR]
-			if rows == gemmMR {
-				if w == gemmNR {
-					gemmTile(k, ai, lda, panel, bb, lo, hi, ci[j0:], ldc)
-				} else {
-					gemmTile(k, ai, lda, panel, bb, lo, hi, tile, gemmNR)
-					for r := 0; r < gemmMR; r++ {
-						copy(ci[r*ldc+j0:r*ldc+j0+w], tile[r*gemmNR:])
-					}
-				}
-				continue
+			pb := (*[gemmNR]float32)(zb[:gemmNR])
+			if ep.Bias != nil {
+				copy(pb[:], ep.Bias[j0:n])
 			}
-			for r := 0; r < rows; r++ {
-				if w == gemmNR {
-					gemmRow(k, ai[r*lda:], panel, bb, lo, hi, ci[r*ldc+j0:])
-				} else {
-					gemmRow(k, ai[r*lda:], panel, bb, lo, hi, tile)
-					copy(ci[r*ldc+j0:r*ldc+j0+w], tile[:w])
+			for t := 0; t < mt; t++ {
+				gemmPanel(k, 1, ai[t*gemmMR*lda:], lda, panel, pb, lo, hi, tile, gemmNR)
+				for r := 0; r < gemmMR; r++ {
+					copy(ci[(t*gemmMR+r)*ldc+j0:(t*gemmMR+r)*ldc+n], tile[r*gemmNR:])
 				}
 			}
+			for r := mt * gemmMR; r < rows; r++ {
+				gemmRow(k, ai[r*lda:], panel, pb, lo, hi, tile)
+				copy(ci[r*ldc+j0:r*ldc+n], tile[:w])
+			}
+			clear(pb[:])
 		}
 		if !fused {
 			for r := 0; r < rows; r++ {
@@ -138,16 +176,19 @@ func Gemm(m int, a []float32, lda int, b PackedB, ep Epilogue, c []float32, ldc 
 	}
 }
 
-// gemmTile and gemmRow are the micro-kernels Gemm uses: the SIMD ones in a
-// build with the simd experiment, the scalar twins otherwise. Tests reach
-// both through the *Scalar and *SIMD names.
+// gemmPanel, gemmRow and gemmRow4 are the micro-kernels Gemm uses: the SIMD
+// ones in a build with the simd experiment, the scalar twins otherwise. Tests
+// reach both through the *Scalar and *SIMD names.
 //
-// gemmTile computes the gemmMR x 8 tile dst[r*ldd+j] = min(max(sum_p
-// a[r*lda+p]*bp[p*8+j] + bias[j], lo), hi) for r < gemmMR, j < 8; gemmRow does
-// the same for one row.
+// gemmPanel computes mt tiles of gemmMR rows against one panel of 8 columns:
+// dst[r*ldd+j] = min(max(sum_p a[r*lda+p]*bp[p*8+j] + bias[j], lo), hi) for
+// r < gemmMR*mt, j < 8. gemmRow does the same for one row; gemmRow4 for one
+// row against the gemmRowPanels consecutive panels that start at bp (bias and
+// dst then span 32 columns).
 var (
-	gemmTile = gemmTileScalar
-	gemmRow  = gemmRowScalar
+	gemmPanel = gemmPanelScalar
+	gemmRow   = gemmRowScalar
+	gemmRow4  = gemmRow4Scalar
 )
 
 // Dense is a fully connected layer y = ep(x·W) with W packed once.
@@ -161,16 +202,17 @@ type Dense struct {
 // is [n] or nil. It copies w (packed) and the bias; the caller may reuse them.
 func NewDense(k, n int, w []float32, ep Epilogue) (*Dense, error) {
 	if k <= 0 || n <= 0 {
-		return nil, fmt.Errorf("kernels.NewDense: sizes k=%d n=%d must be positive", k, n)
+		return nil, errors.New("kernels.NewDense: sizes k=" + strconv.Itoa(k) + " n=" + strconv.Itoa(n) + " must be positive")
 	}
 	if k > gemmMaxElems/n || PackedBLen(k, n) > gemmMaxElems {
-		return nil, fmt.Errorf("kernels.NewDense: weights [%d,%d] exceed %d elements", k, n, gemmMaxElems)
+		return nil, errors.New("kernels.NewDense: weights [" + strconv.Itoa(k) + "," + strconv.Itoa(n) + "] exceed " +
+			strconv.Itoa(gemmMaxElems) + " elements")
 	}
 	if len(w) != k*n {
-		return nil, fmt.Errorf("kernels.NewDense: len(w)=%d, want k*n=%d", len(w), k*n)
+		return nil, errors.New("kernels.NewDense: len(w)=" + strconv.Itoa(len(w)) + ", want k*n=" + strconv.Itoa(k*n))
 	}
 	if ep.Bias != nil && len(ep.Bias) != n {
-		return nil, fmt.Errorf("kernels.NewDense: len(bias)=%d, want n=%d", len(ep.Bias), n)
+		return nil, errors.New("kernels.NewDense: len(bias)=" + strconv.Itoa(len(ep.Bias)) + ", want n=" + strconv.Itoa(n))
 	}
 	if ep.Act == ActClip && !(ep.Lo <= ep.Hi) {
 		return nil, errors.New("kernels.NewDense: clip needs Lo <= Hi")
@@ -190,7 +232,8 @@ func (d *Dense) ScratchLen() int { return GemmScratchLen(d.k) }
 // and scratch, writes only y and scratch, and panics if a buffer is short.
 func (d *Dense) Run(m int, x, y, scratch []float32) {
 	if len(x) < m*d.k || len(y) < m*d.n {
-		panic(fmt.Sprintf("kernels.Dense.Run: m=%d k=%d n=%d with len(x)=%d len(y)=%d", m, d.k, d.n, len(x), len(y)))
+		panic("kernels.Dense.Run: m=" + strconv.Itoa(m) + " k=" + strconv.Itoa(d.k) + " n=" + strconv.Itoa(d.n) +
+			" with len(x)=" + strconv.Itoa(len(x)) + " len(y)=" + strconv.Itoa(len(y)))
 	}
 	Gemm(m, x, d.k, d.b, d.ep, y, d.n, scratch)
 }

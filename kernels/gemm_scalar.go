@@ -1,12 +1,19 @@
 package kernels
 
-// gemmTileScalar is the scalar twin of the SIMD tile micro-kernel (see
-// gemmTile). It keeps the same per-element order: sum from zero over p with a
-// separate rounding after each multiply (float32(x*y) forbids FMA fusion),
+// gemmPanelScalar is the scalar twin of the SIMD panel micro-kernel (see
+// gemmPanel). It keeps the same per-element order: sum from zero over p with
+// a separate rounding after each multiply (float32(x*y) forbids FMA fusion),
 // then add the bias, then clamp.
-func gemmTileScalar(k int, a []float32, lda int, bp []float32, bias *[gemmNR]float32, lo, hi float32, dst []float32, ldd int) {
-	for r := 0; r < gemmMR; r++ {
+func gemmPanelScalar(k, mt int, a []float32, lda int, bp []float32, bias *[gemmNR]float32, lo, hi float32, dst []float32, ldd int) {
+	for r := 0; r < mt*gemmMR; r++ {
 		gemmRowScalar(k, a[r*lda:], bp, bias, lo, hi, dst[r*ldd:])
+	}
+}
+
+// gemmRow4Scalar is gemmRowScalar on gemmRowPanels consecutive panels.
+func gemmRow4Scalar(k int, a []float32, bp []float32, bias *[gemmRowPanels * gemmNR]float32, lo, hi float32, dst []float32) {
+	for q := 0; q < gemmRowPanels; q++ {
+		gemmRowScalar(k, a, bp[q*k*gemmNR:], (*[gemmNR]float32)(bias[q*gemmNR:]), lo, hi, dst[q*gemmNR:])
 	}
 }
 

@@ -69,9 +69,9 @@ func gemmTestIdentical(t *testing.T, name string, got, want []float32) {
 // gemmUseScalar runs f with every micro-kernel of this file family switched
 // to its scalar twin, then restores the build's choice.
 func gemmUseScalar(f func()) {
-	tile, row, dw := gemmTile, gemmRow, dwRow
-	gemmTile, gemmRow, dwRow = gemmTileScalar, gemmRowScalar, dwRowScalar
-	defer func() { gemmTile, gemmRow, dwRow = tile, row, dw }()
+	panel, row, row4, dw, ct := gemmPanel, gemmRow, gemmRow4, dwRow, convTile
+	gemmPanel, gemmRow, gemmRow4, dwRow, convTile = gemmPanelScalar, gemmRowScalar, gemmRow4Scalar, dwRowScalar, convTileScalar
+	defer func() { gemmPanel, gemmRow, gemmRow4, dwRow, convTile = panel, row, row4, dw, ct }()
 	f()
 }
 
@@ -80,6 +80,9 @@ func TestGemm(t *testing.T) {
 	shapes := []struct{ m, k, n int }{
 		{1, 1, 1}, {1, 400, 120}, {1, 120, 84}, {3, 84, 10}, {4, 8, 8}, {5, 7, 9},
 		{7, 27, 8}, {13, 33, 17}, {64, 16, 32}, {100, 150, 16}, {33, 256, 24}, {9, 0, 5},
+		// row kernel on 4 panels (m < 4 and leftover rows), an edge panel after
+		// them, and several row blocks (gemmBlockRows) with leftover rows
+		{3, 40, 70}, {6, 17, 64}, {2, 5, 33}, {1030, 8, 21}, {70, 150, 40}, {4, 0, 32},
 	}
 	for _, s := range shapes {
 		for ei, ep := range gemmTestEpilogues {

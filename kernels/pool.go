@@ -66,17 +66,17 @@ func (p PoolParams) Validate() error {
 // output is the maximum over the window's real cells (a NaN among them gives
 // NaN). It does not allocate.
 func MaxPool(p PoolParams, n int, x, y []float32) {
-	pool(p, n, x, y, false)
+	hot.pool(p, n, x, y, false)
 }
 
 // AvgPool computes average pooling with the layout and contract of MaxPool.
 // The window's cells are summed in float32 in row-major window order, then
 // divided by the count (see PoolParams.CountIncludePad).
 func AvgPool(p PoolParams, n int, x, y []float32) {
-	pool(p, n, x, y, true)
+	hot.pool(p, n, x, y, true)
 }
 
-func pool(p PoolParams, n int, x, y []float32, avg bool) {
+func poolScalar(p PoolParams, n int, x, y []float32, avg bool) {
 	oh, ow := p.OutSize()
 	c := p.C
 	img, oimg := p.H*p.W*c, oh*ow*c
@@ -100,9 +100,9 @@ func pool(p PoolParams, n int, x, y []float32, avg bool) {
 							copy(yo, xi)
 							first = false
 						case avg:
-							hot.vecAdd(yo, xi)
+							vecAddScalar(yo, xi)
 						default:
-							hot.vecMax(yo, xi)
+							vecMaxScalar(yo, xi)
 						}
 					}
 				}
@@ -112,7 +112,7 @@ func pool(p PoolParams, n int, x, y []float32, avg bool) {
 						cnt = (ky1 - ky0) * (kx1 - kx0)
 					}
 					if cnt != 1 {
-						hot.vecDiv(yo, float32(cnt))
+						vecDivScalar(yo, float32(cnt))
 					}
 				}
 			}

@@ -92,7 +92,7 @@ func TestPoolValidate(t *testing.T) {
 func TestGlobalAvgPool(t *testing.T) {
 	forEachImpl(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(9, 10))
-		for _, s := range [][3]int{{1, 1, 1}, {2, 49, 7}, {1, 16, 4}, {1, 17, 64}, {3, 5, 130}, {1, 1024, 33}} {
+		for _, s := range [][3]int{{1, 1, 1}, {2, 49, 7}, {1, 16, 4}, {1, 17, 64}, {3, 5, 130}, {1, 1024, 33}, {2, 20, 300}} {
 			n, hw, c := s[0], s[1], s[2]
 			x := randVec(r, n*hw*c)
 			y := make([]float32, n*c)

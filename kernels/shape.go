@@ -97,15 +97,15 @@ func layoutProd(dims []int) int {
 // init functions replace entries with their SIMD versions. hotScalar and
 // hotSIMD stay reachable so that one test table holds both to the same
 // results. The calls are per row or per tensor, never per element, so the
-// indirection costs nothing measurable.
+// indirection costs little. Each SIMD entry keeps its loops free of calls:
+// in Go's wasm port a call inside a loop's function slows the whole loop.
 type hotKernels struct {
 	binSame    func(op BinaryOp, a, b, out []float32)
 	binScalarB func(op BinaryOp, a []float32, s float32, out []float32)
 	binScalarA func(op BinaryOp, s float32, b, out []float32)
+	binChannel func(op BinaryOp, a, b, out []float32) // b per channel over rows of a
 	activate   func(x []float32, ep Epilogue)
-	vecMax     func(y, x []float32)         // y[i] = max(y[i], x[i])
-	vecAdd     func(y, x []float32)         // y[i] += x[i]
-	vecDiv     func(y []float32, d float32) // y[i] /= d
+	pool       func(p PoolParams, n int, x, y []float32, avg bool)
 	gap        func(n, hw, c int, x, y []float32)
 	batchNorm  func(x, y []float32, c int, scale, bias, mean, variance []float32, eps float32)
 }
@@ -114,10 +114,9 @@ var hotScalar = hotKernels{
 	binSame:    binSameScalar,
 	binScalarB: binScalarBScalar,
 	binScalarA: binScalarAScalar,
+	binChannel: binChannelScalar,
 	activate:   Activate,
-	vecMax:     vecMaxScalar,
-	vecAdd:     vecAddScalar,
-	vecDiv:     vecDivScalar,
+	pool:       poolScalar,
 	gap:        globalAvgPoolScalar,
 	batchNorm:  batchNormScalar,
 }

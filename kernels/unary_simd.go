@@ -1,4 +1,8 @@
-//go:build goexperiment.simd && go1.27
+//go:build goexperiment.simd && go1.27 && wasm
+
+// Built for wasm only, like gemm_simd.go: on amd64 archsimd.Float32x4 compiles
+// but needs AVX/AVX2 at run time (CPU dispatch we do not need on the host)
+// and VMAXPS/VMINPS do not follow Go's max/min on NaN and signed zeros.
 
 package kernels
 
@@ -13,6 +17,15 @@ func init() {
 // activations and HardSwish, with the same operations in the same order;
 // the rest, and the tail, go to Activate.
 func activateSIMD(x []float32, ep Epilogue) {
+	if i := activateSIMD4(x, ep); i < len(x) {
+		Activate(x[i:], ep)
+	}
+}
+
+// activateSIMD4 runs the whole groups of four lanes it has a SIMD loop for
+// and returns how many elements it did. It calls nothing: a call inside the
+// loop's function slows the loop down in Go's wasm port.
+func activateSIMD4(x []float32, ep Epilogue) int {
 	n := len(x)
 	i := 0
 	zero := archsimd.BroadcastFloat32x4(0)
@@ -44,7 +57,5 @@ func activateSIMD(x []float32, ep Epilogue) {
 			v.Mul(v.Add(three).Max(zero).Min(six)).Div(six).Store(x[i:])
 		}
 	}
-	if i < n {
-		Activate(x[i:], ep)
-	}
+	return i
 }

@@ -12,7 +12,7 @@ BUILD := build
 CACHE := .cache
 # The reference runtimes' scripts (TensorFlow.js, ONNX Runtime Web): shared/ sits
 # beside the clone in CI and on developers' machines.
-ANCHORS ?= $(firstword $(wildcard ../shared/anchors $(abspath ..)/shared/anchors /work/shared/anchors))
+ANCHORS ?= $(abspath $(firstword $(wildcard ../shared/anchors /work/shared/anchors)))
 NPM_PREFIX := $(abspath $(CACHE))/anchors-npm
 REFDIR := $(abspath $(CACHE))/anchors-models
 WASM_PKGS := ./kernels/ ./model/ ./engine/

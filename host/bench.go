@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edgenn/edgenn/engine"
+	"github.com/edgenn/edgenn/kernels"
 )
 
 // benchResult is one bench measurement. Its field names follow the anchors'
@@ -191,7 +192,7 @@ func runtimeName() string {
 	if runtime.GOARCH != "wasm" {
 		return "edgenn-native"
 	}
-	if simdBuild {
+	if kernels.SIMD {
 		return "edgenn-wasm-simd"
 	}
 	return "edgenn-wasm-scalar"

@@ -49,8 +49,7 @@ func dispatch(args []string, stdout io.Writer) error {
 			return nil
 		}
 	}
-	usage(os.Stderr)
-	return fmt.Errorf("unknown command %q", args[0])
+	return fmt.Errorf("unknown command %q (edgenn help lists the commands)", args[0])
 }
 
 func usage(w io.Writer) {

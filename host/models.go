@@ -39,19 +39,6 @@ func cmdZoo(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// loadModel reads and validates a .enn file, returning the graph and the file's bytes.
-func loadModel(path string) (*model.Graph, []byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	g, err := model.Decode(data)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return g, data, nil
-}
-
 func cmdInspect(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	pos, err := parseArgs(fs, args, "FILE.enn")
@@ -209,14 +196,4 @@ func appendFloats(b []byte, f []float32) []byte {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
 	}
 	return b
-}
-
-// writeFileAtomic writes through a temporary file and a rename, so a crash
-// never leaves a half-written file under the final name.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

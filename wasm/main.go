@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/edgenn/edgenn/engine"
+	"github.com/edgenn/edgenn/kernels"
 	"github.com/edgenn/edgenn/model"
 )
 
@@ -117,7 +118,7 @@ func floatBytes(f []float32) []byte {
 func main() {
 	api := js.Global().Get("Object").New()
 	api.Set("version", version)
-	api.Set("simd", simdBuild)
+	api.Set("simd", kernels.SIMD)
 	api.Set("load", js.FuncOf(load))
 	api.Set("run", js.FuncOf(run))
 	api.Set("inputs", js.FuncOf(func(_ js.Value, args []js.Value) any {

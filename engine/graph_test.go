@@ -55,6 +55,10 @@ var graphCases = []graphCase{
 		wt := b.Node(model.OpTranspose, []string{tensor(b, r, "wT", []int{5, 8})}, model.Attrs{"perm": []int{1, 0}}, "t")
 		b.Output(b.Node(model.OpMatMul, []string{x, wt}, nil, "mm"), "out")
 	}},
+	{name: "constant reshape folds", input: []int{2, 3}, wantNodes: 1, build: func(b *model.Builder, r *rand.Rand, x string) {
+		c := b.Node(model.OpReshape, []string{tensor(b, r, "c", []int{6})}, model.Attrs{"shape": []int{2, 3}}, "re")
+		b.Output(b.Node(model.OpAdd, []string{x, c}, nil, "add"), "out")
+	}},
 	{name: "matmul of two computed operands", input: []int{4, 6}, build: func(b *model.Builder, r *rand.Rand, x string) {
 		xt := b.Node(model.OpTranspose, []string{x}, model.Attrs{"perm": []int{0, 2, 1}}, "xt")
 		b.Output(b.Node(model.OpMatMul, []string{x, xt}, nil, "gram"), "out")

@@ -144,11 +144,11 @@ func constData(c *opCtx, i int, what string) ([]float32, error) {
 
 // cached returns the session's batch-independent kernel for the node, making
 // it on first use, so that weights are packed once for every batch size.
-func cached[T any](c *opCtx, make func() (T, error)) (T, error) {
+func cached[T any](c *opCtx, build func() (T, error)) (T, error) {
 	if k, ok := c.s.kernels[c.n]; ok {
 		return k.(T), nil
 	}
-	k, err := make()
+	k, err := build()
 	if err != nil {
 		return k, err
 	}

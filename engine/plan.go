@@ -33,7 +33,6 @@ type value struct {
 	last       int    // index of the last step that reads it
 	aliasOf    *value // set for views (Reshape, Flatten): shares its root's space
 	offset     int
-	placed     bool
 	isConstant bool
 	data       []float32 // constants only
 }
@@ -61,6 +60,7 @@ func buildPlan(s *Session, batch int) (*plan, error) {
 		vals[in.Name] = &value{name: in.Name, size: model.NumElements(shapes[in.Name]), first: -1}
 	}
 	preps := make([]prepared, len(g.Nodes))
+	copies := make([]bool, len(g.Nodes)) // views of constants: copied, not aliased
 	scratch := 0
 	for i, n := range g.Nodes {
 		c := &opCtx{s: s, n: n, batch: batch}
@@ -85,11 +85,11 @@ func buildPlan(s *Session, batch int) (*plan, error) {
 		for j, name := range n.Outputs {
 			v := &value{name: name, size: model.NumElements(shapes[name]), first: i}
 			if j == 0 && p.alias {
-				src := vals[n.Inputs[0]]
-				if src.isConstant {
-					return nil, nodeError(n, errors.New("a view of a constant should have been folded"))
+				if src := vals[n.Inputs[0]]; src.isConstant {
+					copies[i] = true // only when folding constants
+				} else {
+					v.aliasOf = src
 				}
-				v.aliasOf = src
 			}
 			vals[name] = v
 		}
@@ -141,6 +141,10 @@ func buildPlan(s *Session, batch int) (*plan, error) {
 			out[j] = view(name)
 		}
 		run := preps[i].bind(in, out, p.scratch[:preps[i].scratch])
+		if copies[i] {
+			x, y := in[0], out[0]
+			run = func() { copy(y, x) }
+		}
 		if run != nil { // views need no step
 			p.steps = append(p.steps, step{node: n, run: run})
 		}
@@ -191,7 +195,7 @@ func placeValues(vals map[string]*value) int {
 			}
 			off = max(off, align(b[1]))
 		}
-		v.offset, v.placed = off, true
+		v.offset = off
 		placed = append(placed, v)
 		total = max(total, off+v.size)
 	}

@@ -1,17 +1,10 @@
 package model
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"io"
 	"math"
 	"slices"
 	"strconv"
-
-	"github.com/vmihailenco/msgpack/v5"
-	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // The .enn file: one msgpack map.
@@ -41,9 +34,7 @@ func Encode(g *Graph) ([]byte, error) {
 	if err := g.Validate(); err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	buf.Grow(encodedSizeHint(g))
-	w := &writer{e: msgpack.NewEncoder(&buf)}
+	w := &writer{mpWriter{buf: make([]byte, 0, encodedSizeHint(g))}}
 	w.mapLen(8)
 	w.str("format")
 	w.str(FormatTag)
@@ -75,7 +66,7 @@ func Encode(g *Graph) ([]byte, error) {
 	if w.err != nil {
 		return nil, errors.New("enn: encode: " + w.err.Error())
 	}
-	return buf.Bytes(), nil
+	return w.buf, nil
 }
 
 func encodedSizeHint(g *Graph) int {
@@ -95,23 +86,11 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// writer wraps the msgpack Encoder, keeping the first error.
-type writer struct {
-	e   *msgpack.Encoder
-	err error
-}
+// writer writes the parts of a .enn file, keeping the first error.
+type writer struct{ mpWriter }
 
-func (w *writer) keep(err error) {
-	if w.err == nil {
-		w.err = err
-	}
-}
-func (w *writer) mapLen(n int)    { w.keep(w.e.EncodeMapLen(n)) }
-func (w *writer) arrayLen(n int)  { w.keep(w.e.EncodeArrayLen(n)) }
-func (w *writer) str(s string)    { w.keep(w.e.EncodeString(s)) }
-func (w *writer) int(v int)       { w.keep(w.e.EncodeInt(int64(v))) }
-func (w *writer) float(v float32) { w.keep(w.e.EncodeFloat32(v)) }
-func (w *writer) bytes(b []byte)  { w.keep(w.e.EncodeBytes(b)) }
+func (w *writer) int(v int)       { w.mpWriter.int(int64(v)) }
+func (w *writer) float(v float32) { w.float32(v) }
 func (w *writer) dtype(d DType)   { w.str(d.String()) }
 func (w *writer) strs(ss []string) {
 	w.arrayLen(len(ss))
@@ -140,7 +119,7 @@ func (w *writer) valueInfos(vs []ValueInfo) {
 		w.str(v.Name)
 		w.str("shape")
 		if v.Shape == nil {
-			w.keep(w.e.EncodeNil())
+			w.nil()
 		} else {
 			w.ints(v.Shape)
 		}
@@ -176,7 +155,7 @@ func (w *writer) node(n *Node) {
 		case []float32:
 			w.floats(v)
 		default:
-			w.keep(errors.New("node " + strconv.Quote(n.Name) + ": attribute " + strconv.Quote(k) + " has an unsupported type"))
+			w.fail("node " + strconv.Quote(n.Name) + ": attribute " + strconv.Quote(k) + " has an unsupported type")
 		}
 	}
 }
@@ -191,15 +170,16 @@ func (w *writer) tensor(t *Tensor) {
 	w.ints(t.Shape)
 	w.str("data")
 	if t.DType != Float32 {
-		w.bytes(t.Raw)
+		w.bin(t.Raw)
 		return
 	}
-	b := make([]byte, 4*len(t.Data))
-	for i, v := range t.Data {
+	// The float32 payload goes straight into the output: a bin header, then
+	// the little-endian bytes.
+	w.header(4*len(t.Data), 0, -1, mpBin8, mpBin16, mpBin32)
+	for _, v := range t.Data {
 		u := math.Float32bits(v)
-		b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
+		w.buf = append(w.buf, byte(u), byte(u>>8), byte(u>>16), byte(u>>24))
 	}
-	w.bytes(b)
 }
 
 // Decode reads a .enn file and validates the graph. It rejects, with an error
@@ -212,8 +192,7 @@ func Decode(data []byte) (*Graph, error) {
 	if len(data) > MaxFileBytes {
 		return nil, errors.New("enn: file of " + itoa(len(data)) + " bytes is larger than the limit " + itoa(MaxFileBytes))
 	}
-	r := &reader{data: data, br: bytes.NewReader(data)}
-	r.d = msgpack.NewDecoder(r.br) // a bytes.Reader is read directly, without buffering
+	r := &reader{mpReader{data: data}}
 	g, err := r.graph()
 	if err != nil {
 		return nil, errors.New("enn: " + err.Error())
@@ -224,126 +203,109 @@ func Decode(data []byte) (*Graph, error) {
 	return g, nil
 }
 
-// reader decodes with msgpack's streaming API, checking every length against
-// the limits and against the bytes that remain.
-type reader struct {
-	data []byte
-	br   *bytes.Reader
-	d    *msgpack.Decoder
+// reader decodes the parts of a .enn file, checking every type byte against
+// what the format expects there and every length against the limits and
+// against the bytes that remain.
+type reader struct{ mpReader }
+
+// failAt reports a problem with the value that starts at byte off.
+func (r *reader) failAt(where, msg string, off int) error {
+	return errors.New(where + ": " + msg + " (at byte " + itoa(off) + ")")
 }
 
-func (r *reader) remaining() int { return r.br.Len() }
-func (r *reader) offset() int    { return len(r.data) - r.br.Len() }
+func (r *reader) fail(where, msg string) error { return r.failAt(where, msg, r.off) }
 
-func (r *reader) fail(where, msg string) error {
-	return errors.New(where + ": " + msg + " (at byte " + itoa(r.offset()) + ")")
-}
-
-// wrap turns a msgpack error into one that names where it happened.
-func (r *reader) wrap(where string, err error) error {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return r.fail(where, "truncated file")
-	}
-	return r.fail(where, "corrupt data: "+err.Error())
+// wrap names where an error of the msgpack layer (truncation, an integer
+// out of range) happened.
+func (r *reader) wrap(where string, err error, off int) error {
+	return r.failAt(where, err.Error(), off)
 }
 
 func (r *reader) peek(where string) (byte, error) {
-	c, err := r.d.PeekCode()
+	c, err := r.mpReader.peek()
 	if err != nil {
-		return 0, r.wrap(where, err)
+		return 0, r.wrap(where, err, r.off)
 	}
 	return c, nil
 }
 
-func codeName(c byte) string {
-	const hexd = "0123456789abcdef"
-	return "msgpack code 0x" + string([]byte{hexd[c>>4], hexd[c&15]})
-}
-
-func isMap(c byte) bool { return msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32 }
-func isArray(c byte) bool {
-	return msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32
-}
-func isInt(c byte) bool {
-	return msgpcode.IsFixedNum(c) || (c >= msgpcode.Uint8 && c <= msgpcode.Int64)
-}
-func isFloat(c byte) bool { return c == msgpcode.Float || c == msgpcode.Double }
-func isStr(c byte) bool {
-	return msgpcode.IsFixedString(c) || (c >= msgpcode.Str8 && c <= msgpcode.Str32)
+// expect peeks at the next type byte and checks that it starts a value of
+// kind want, which the error calls what.
+func (r *reader) expect(where string, want mpKind, what string) error {
+	c, err := r.peek(where)
+	if err != nil {
+		return err
+	}
+	if mpKindOf(c) != want {
+		return r.fail(where, "expected "+what+", found "+mpTypeName(c))
+	}
+	return nil
 }
 
 // mapLen reads a map header of at most limit entries.
 func (r *reader) mapLen(where string, limit int) (int, error) {
-	c, err := r.peek(where)
-	if err != nil {
+	if err := r.expect(where, mpKindMap, "a map"); err != nil {
 		return 0, err
 	}
-	if !isMap(c) {
-		return 0, r.fail(where, "expected a map, found "+codeName(c))
-	}
-	n, err := r.d.DecodeMapLen()
+	at := r.off
+	n, err := r.length(mpKindMap)
 	if err != nil {
-		return 0, r.wrap(where, err)
+		return 0, r.wrap(where, err, at)
 	}
-	if n < 0 || n > limit {
-		return 0, r.fail(where, "map of "+itoa(n)+" entries, more than the limit "+itoa(limit))
+	if n > limit {
+		return 0, r.failAt(where, "map of "+itoa(n)+" entries, more than the limit "+itoa(limit), at)
 	}
 	if 2*n > r.remaining() {
-		return 0, r.fail(where, "truncated file: map of "+itoa(n)+" entries in "+itoa(r.remaining())+" bytes")
+		return 0, r.failAt(where, "truncated file: map of "+itoa(n)+" entries in "+itoa(r.remaining())+" bytes", at)
 	}
 	return n, nil
 }
 
 // arrayLen reads an array header of at most limit elements.
 func (r *reader) arrayLen(where string, limit int) (int, error) {
-	c, err := r.peek(where)
-	if err != nil {
+	if err := r.expect(where, mpKindArray, "an array"); err != nil {
 		return 0, err
 	}
-	if !isArray(c) {
-		return 0, r.fail(where, "expected an array, found "+codeName(c))
-	}
-	n, err := r.d.DecodeArrayLen()
+	at := r.off
+	n, err := r.length(mpKindArray)
 	if err != nil {
-		return 0, r.wrap(where, err)
+		return 0, r.wrap(where, err, at)
 	}
-	if n < 0 || n > limit {
-		return 0, r.fail(where, "array of "+itoa(n)+" elements, more than the limit "+itoa(limit))
+	if n > limit {
+		return 0, r.failAt(where, "array of "+itoa(n)+" elements, more than the limit "+itoa(limit), at)
 	}
 	if n > r.remaining() {
-		return 0, r.fail(where, "truncated file: array of "+itoa(n)+" elements in "+itoa(r.remaining())+" bytes")
+		return 0, r.failAt(where, "truncated file: array of "+itoa(n)+" elements in "+itoa(r.remaining())+" bytes", at)
 	}
 	return n, nil
 }
 
-// raw reads a str or bin header of at most limit bytes and returns the
-// payload as a sub-slice of the input.
+// raw reads a str (or, unless wantStr, a bin) of at most limit bytes and
+// returns the payload as a sub-slice of the input.
 func (r *reader) raw(where string, limit int, wantStr bool) ([]byte, error) {
 	c, err := r.peek(where)
 	if err != nil {
 		return nil, err
 	}
-	if wantStr && !isStr(c) {
-		return nil, r.fail(where, "expected a string, found "+codeName(c))
+	k := mpKindOf(c)
+	if wantStr && k != mpKindStr {
+		return nil, r.fail(where, "expected a string, found "+mpTypeName(c))
 	}
-	if !wantStr && !isStr(c) && !msgpcode.IsBin(c) {
-		return nil, r.fail(where, "expected bytes, found "+codeName(c))
+	if !wantStr && k != mpKindStr && k != mpKindBin {
+		return nil, r.fail(where, "expected bytes, found "+mpTypeName(c))
 	}
-	n, err := r.d.DecodeBytesLen()
+	at := r.off
+	n, err := r.length(k)
 	if err != nil {
-		return nil, r.wrap(where, err)
+		return nil, r.wrap(where, err, at)
 	}
-	if n < 0 || n > limit {
-		return nil, r.fail(where, itoa(n)+" bytes, more than the limit "+itoa(limit))
+	if n > limit {
+		return nil, r.failAt(where, itoa(n)+" bytes, more than the limit "+itoa(limit), at)
 	}
 	if n > r.remaining() {
-		return nil, r.fail(where, "truncated file: "+itoa(n)+" bytes wanted, "+itoa(r.remaining())+" left")
+		return nil, r.failAt(where, "truncated file: "+itoa(n)+" bytes wanted, "+itoa(r.remaining())+" left", at)
 	}
-	off := r.offset()
-	if _, err := r.br.Seek(int64(n), io.SeekCurrent); err != nil {
-		return nil, r.wrap(where, err)
-	}
-	return r.data[off : off+n : off+n], nil
+	return r.bytes(n), nil
 }
 
 func (r *reader) str(where string, limit int) (string, error) {
@@ -352,29 +314,30 @@ func (r *reader) str(where string, limit int) (string, error) {
 }
 
 func (r *reader) int(where string) (int, error) {
-	c, err := r.peek(where)
-	if err != nil {
+	if err := r.expect(where, mpKindInt, "an integer"); err != nil {
 		return 0, err
 	}
-	if !isInt(c) {
-		return 0, r.fail(where, "expected an integer, found "+codeName(c))
-	}
-	v, err := r.d.DecodeInt64()
+	at := r.off
+	v, err := r.mpReader.int()
 	if err != nil {
-		return 0, r.wrap(where, err)
+		return 0, r.wrap(where, err, at)
 	}
 	if int64(int(v)) != v {
-		return 0, r.fail(where, "integer out of range")
+		return 0, r.failAt(where, "integer out of range", at)
 	}
 	return int(v), nil
 }
 
 func (r *reader) float(where string) (float32, error) {
-	v, err := r.d.DecodeFloat64() // float32 on the wire is exact in float64
-	if err != nil {
-		return 0, r.wrap(where, err)
+	if err := r.expect(where, mpKindFloat, "a float"); err != nil {
+		return 0, err
 	}
-	return float32(v), nil
+	at := r.off
+	v, err := r.mpReader.float()
+	if err != nil {
+		return 0, r.wrap(where, err, at)
+	}
+	return v, nil
 }
 
 func (r *reader) ints(where string, limit int) ([]int, error) {
@@ -409,8 +372,8 @@ func (r *reader) strs(where string, limit int) ([]string, error) {
 func (r *reader) shape(where string, nilOK bool) ([]int, error) {
 	if c, err := r.peek(where); err != nil {
 		return nil, err
-	} else if c == msgpcode.Nil && nilOK {
-		return nil, r.d.DecodeNil()
+	} else if c == mpNil && nilOK {
+		return nil, r.nil()
 	}
 	return r.ints(where, MaxRank)
 }
@@ -463,7 +426,7 @@ func (r *reader) graph() (*Graph, error) {
 	if err != nil {
 		return nil, errors.New("not an edgenn file: empty or truncated")
 	}
-	if !isMap(c) {
+	if mpKindOf(c) != mpKindMap {
 		return nil, errors.New("not an edgenn file: does not start with a msgpack map")
 	}
 	g := &Graph{}
@@ -602,17 +565,17 @@ func (r *reader) attrs(where string) (Attrs, error) {
 		if err != nil {
 			return nil, err
 		}
-		switch {
-		case isInt(c):
+		switch mpKindOf(c) {
+		case mpKindInt:
 			a[k], err = r.int(w)
-		case isFloat(c):
+		case mpKindFloat:
 			a[k], err = r.float(w)
-		case isStr(c):
+		case mpKindStr:
 			a[k], err = r.str(w, MaxAttrLen)
-		case isArray(c):
+		case mpKindArray:
 			a[k], err = r.list(w)
 		default:
-			return nil, r.fail(w, "unsupported attribute value, "+codeName(c))
+			return nil, r.fail(w, "unsupported attribute value, "+mpTypeName(c))
 		}
 		if err != nil {
 			return nil, err
@@ -631,13 +594,13 @@ func (r *reader) list(where string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if isFloat(c) {
+	if mpKindOf(c) == mpKindFloat {
 		v := make([]float32, n)
 		for i := range v {
 			if c, err := r.peek(where); err != nil {
 				return nil, err
-			} else if !isFloat(c) {
-				return nil, r.fail(where, "list mixes floats with "+codeName(c))
+			} else if mpKindOf(c) != mpKindFloat {
+				return nil, r.fail(where, "list mixes floats with "+mpTypeName(c))
 			}
 			if v[i], err = r.float(where); err != nil {
 				return nil, err
@@ -645,8 +608,8 @@ func (r *reader) list(where string) (any, error) {
 		}
 		return v, nil
 	}
-	if !isInt(c) {
-		return nil, r.fail(where, "list element is not an int or float, "+codeName(c))
+	if mpKindOf(c) != mpKindInt {
+		return nil, r.fail(where, "list element is not an int or float, "+mpTypeName(c))
 	}
 	v := make([]int, n)
 	for i := range v {
@@ -735,11 +698,4 @@ func (r *reader) metadata(where string) (map[string]string, error) {
 		}
 	}
 	return m, nil
-}
-
-// Digest returns the content address of an encoded model: the hex SHA-256 of
-// its bytes. Encode is deterministic, so equal graphs have equal digests.
-func Digest(data []byte) string {
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
 }

@@ -6,8 +6,10 @@ import (
 	"testing"
 )
 
-// FuzzDecode holds Decode to its contract on any bytes: it never panics, and
-// whatever it accepts re-encodes and decodes to an equal graph. The seed
+// FuzzDecode holds Decode to its contract on any bytes: it never panics,
+// whatever it accepts re-encodes and decodes to an equal graph, and whatever it
+// accepts msgpack/v5 also reads as valid msgpack holding the same graph (an
+// independent decoder: if the two disagree, one of them is wrong). The seed
 // corpus (valid models, truncations, flipped bytes, hostile lengths) runs as
 // an ordinary test.
 func FuzzDecode(f *testing.F) {
@@ -21,6 +23,10 @@ func FuzzDecode(f *testing.F) {
 	}
 	tiny := enc(f, tinyFile(nil)...)
 	valid = append(valid, tiny)
+	// msgpack/v5's encodings, with ints, floats and data in other widths and forms.
+	for _, style := range []string{"signed", "unsigned"} {
+		valid = append(valid, enc(f, genericFile(allOpsGraph(f), intStyles[style], style == "signed", style == "unsigned")...))
+	}
 	for _, data := range valid {
 		f.Add(data)
 		for _, cut := range []int{1, 2, 7, len(data) / 3, len(data) / 2, len(data) - 1} {
@@ -52,6 +58,11 @@ func FuzzDecode(f *testing.F) {
 				t.Fatal("Decode returned a graph with an error")
 			}
 			return
+		}
+		if o, err := oracleDecode(data); err != nil {
+			t.Fatalf("Decode accepts bytes that msgpack/v5 rejects: %v", err)
+		} else if !sameGraph(o, g) {
+			t.Fatal("msgpack/v5 reads a different graph from the bytes Decode accepted")
 		}
 		again, err := Encode(g)
 		if err != nil {

@@ -76,6 +76,7 @@ test-native: refs
 test-wasm: refs
 	$(TEST_ENV) GOOS=js GOARCH=wasm $(GO127) test -count=1 -exec="$(WASMEXEC)/go_js_wasm_exec" $(WASM_PKGS)
 	$(TEST_ENV) GOOS=js GOARCH=wasm GOEXPERIMENT=simd $(GO127) test -count=1 -exec="$(WASMEXEC)/go_js_wasm_exec" $(WASM_PKGS)
+	GOOS=js GOARCH=wasm GOEXPERIMENT=simd $(GO127) vet ./host ./wasm
 	$(MAKE) --no-print-directory wasm
 
 ## run: until the host serves the browser app, write the zoo's reference models,

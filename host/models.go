@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"flag"
 	"fmt"
@@ -69,12 +70,16 @@ func cmdInspect(args []string, stdout io.Writer) error {
 	sort.Strings(names)
 	w := stdout
 	fmt.Fprintf(w, "model    %s\n", g.Name)
-	fmt.Fprintf(w, "file     %s, %d bytes, sha256 %s\n", pos[0], len(data), model.Digest(data))
+	fmt.Fprintf(w, "file     %s, %d bytes, sha256 %x\n", pos[0], len(data), sha256.Sum256(data)) // the same content address as model.Digest, which js/wasm builds lack
 	for _, v := range g.Inputs {
 		fmt.Fprintf(w, "input    %s %s %v\n", v.Name, v.DType, v.Shape)
 	}
 	for _, v := range g.Outputs {
-		fmt.Fprintf(w, "output   %s %s %v\n", v.Name, v.DType, shapes[v.Name])
+		shape := v.Shape
+		if shape == nil {
+			shape = shapes[v.Name]
+		}
+		fmt.Fprintf(w, "output   %s %s %v\n", v.Name, v.DType, shape)
 	}
 	fmt.Fprintf(w, "nodes    %d:", len(g.Nodes))
 	for _, k := range names {

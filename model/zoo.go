@@ -8,7 +8,7 @@ import (
 )
 
 // The zoo's networks have deterministic generated weights, drawn exactly as
-// /work/shared/anchors/gen_models.js draws them, so that one network runs in
+// shared/anchors/gen_models.js draws them, so that one network runs in
 // edgenn, TensorFlow.js and ONNX Runtime and the outputs can be compared:
 // tensor i (in the order the network adds them) uses mulberry32 seeded with
 // seedBase+i, value = float32((2u-1)*limit) in float64, limit = sqrt(6/fan_in)
@@ -159,7 +159,7 @@ func (z *zooNet) channels(x string) int {
 
 func newZooNet(name string, seedBase int, inputShape []int) (*zooNet, string) {
 	z := &zooNet{Builder: NewBuilder(name), seedBase: seedBase}
-	z.Metadata("source", "edgenn model zoo (model.Zoo); weights drawn as /work/shared/anchors/gen_models.js draws them, mulberry32 seed base "+itoa(seedBase))
+	z.Metadata("source", "edgenn model zoo (model.Zoo); weights drawn as shared/anchors/gen_models.js draws them, mulberry32 seed base "+itoa(seedBase))
 	z.Metadata("licence", zooLicence)
 	z.Metadata("preprocessing", zooPreprocessing)
 	return z, z.Input("input", inputShape)

@@ -17,7 +17,7 @@ NPM_PREFIX := $(abspath $(CACHE))/anchors-npm
 REFDIR := $(abspath $(CACHE))/anchors-models
 WASM_PKGS := ./kernels/ ./model/ ./engine/
 
-.PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz
+.PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz zoo-models
 
 all: wasm
 
@@ -77,7 +77,13 @@ test-wasm: refs
 	$(TEST_ENV) GOOS=js GOARCH=wasm $(GO127) test -count=1 -exec="$(WASMEXEC)/go_js_wasm_exec" $(WASM_PKGS)
 	$(TEST_ENV) GOOS=js GOARCH=wasm GOEXPERIMENT=simd $(GO127) test -count=1 -exec="$(WASMEXEC)/go_js_wasm_exec" $(WASM_PKGS)
 	GOOS=js GOARCH=wasm GOEXPERIMENT=simd $(GO127) vet ./host ./wasm
-	$(MAKE) --no-print-directory wasm
+	$(MAKE) --no-print-directory wasm zoo-models
+	$(TEST_ENV) node --test wasm/
+
+## zoo-models: the reference networks as .enn files in build/models
+zoo-models: $(BUILD)/edgenn
+	@mkdir -p $(BUILD)/models
+	@for m in lenet5 mobilenet_v1_025_128; do $(BUILD)/edgenn zoo $$m -o $(BUILD)/models/$$m.enn >/dev/null; done
 
 ## run: until the host serves the browser app, write the zoo's reference models,
 ## inspect them and bench them natively and in wasm

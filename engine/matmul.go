@@ -17,7 +17,7 @@ func prepMatMul(c *opCtx) (prepared, error) {
 	}
 	m, k, n := as[len(as)-2], as[len(as)-1], bs[len(bs)-1]
 	if bs[len(bs)-2] != k {
-		return prepared{}, errors.New("MatMul inner dimensions differ: " + shapeString(as) + " x " + shapeString(bs))
+		return prepared{}, errors.New("MatMul inner dimensions differ: " + model.ShapeString(as) + " x " + model.ShapeString(bs))
 	}
 	if c.consts[1] != nil && len(bs) == 2 {
 		d, err := cached(c, func() (*kernels.Dense, error) { return kernels.NewDense(k, n, c.consts[1].Data, kernels.Epilogue{}) })
@@ -74,7 +74,7 @@ func broadcastBatch(a, b []int) (ai, bi []int, err error) {
 		case da == 1:
 			out[i] = db
 		default:
-			return nil, nil, errors.New("MatMul batch dimensions do not broadcast: " + shapeString(a) + " and " + shapeString(b))
+			return nil, nil, errors.New("MatMul batch dimensions do not broadcast: " + model.ShapeString(a) + " and " + model.ShapeString(b))
 		}
 	}
 	total := model.NumElements(out)
@@ -120,7 +120,7 @@ func prepGemm(c *opCtx) (prepared, error) {
 		kb, n = n, kb
 	}
 	if kb != k {
-		return prepared{}, errors.New("Gemm inner dimensions differ: " + shapeString(as) + " x " + shapeString(bs))
+		return prepared{}, errors.New("Gemm inner dimensions differ: " + model.ShapeString(as) + " x " + model.ShapeString(bs))
 	}
 	var cShape []int
 	if len(c.n.Inputs) > 2 && c.n.Inputs[2] != "" {

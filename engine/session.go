@@ -143,7 +143,7 @@ func (s *Session) Run(inputs ...[]float32) ([][]float32, error) {
 const maxBatch = 1 << 12
 
 func sizeError(in ioInfo, got int) error {
-	return errors.New("engine: input " + strconv.Quote(in.name) + " of shape " + shapeString(in.shape) +
+	return errors.New("engine: input " + strconv.Quote(in.name) + " of shape " + model.ShapeString(in.shape) +
 		" needs a multiple of " + strconv.Itoa(in.perSample) + " float32s, got " + strconv.Itoa(got))
 }
 
@@ -177,15 +177,4 @@ func (s *Session) ArenaBytes(batch int) (int, error) {
 		return 0, err
 	}
 	return 4 * (len(p.arena) + len(p.scratch)), nil
-}
-
-func shapeString(s []int) string {
-	b := []byte{'['}
-	for i, d := range s {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, int64(d), 10)
-	}
-	return string(append(b, ']'))
 }

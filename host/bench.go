@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/edgenn/edgenn/engine"
 	"github.com/edgenn/edgenn/kernels"
 )
 
@@ -73,18 +72,11 @@ func cmdBench(args []string, stdout io.Writer) error {
 	if *batch < 1 || *runs < 1 || *warmup < 0 || *growth < 0 {
 		return fmt.Errorf("--batch and --runs must be positive, --warmup and --growth not negative")
 	}
-	g, _, err := loadModel(pos[0])
+	s, err := loadSession(pos[0])
 	if err != nil {
 		return err
 	}
-	s, err := engine.NewSession(g)
-	if err != nil {
-		return err
-	}
-	per := 0
-	for _, v := range s.Inputs() {
-		per += perItem(v.Shape)
-	}
+	per := itemSize(s)
 	item := make([]float32, per)
 	if *inPath != "" {
 		if item, err = readFloats(*inPath); err != nil {

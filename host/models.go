@@ -120,11 +120,7 @@ func cmdRun(args []string, stdout io.Writer) error {
 	if *inPath == "" || *outPath == "" {
 		return fmt.Errorf("--input and --output are required")
 	}
-	g, _, err := loadModel(pos[0])
-	if err != nil {
-		return err
-	}
-	s, err := engine.NewSession(g)
+	s, err := loadSession(pos[0])
 	if err != nil {
 		return err
 	}
@@ -151,14 +147,20 @@ func cmdRun(args []string, stdout io.Writer) error {
 	return nil
 }
 
+// loadSession reads a .enn file and compiles it.
+func loadSession(path string) (*engine.Session, error) {
+	g, _, err := loadModel(path)
+	if err != nil {
+		return nil, err
+	}
+	return engine.NewSession(g)
+}
+
 // splitInputs divides one concatenated buffer between the session's inputs,
 // all at the same batch size.
 func splitInputs(s *engine.Session, x []float32) ([][]float32, error) {
 	ins := s.Inputs()
-	per := 0
-	for _, v := range ins {
-		per += perItem(v.Shape)
-	}
+	per := itemSize(s)
 	if per == 0 || len(x)%per != 0 || len(x) == 0 {
 		return nil, fmt.Errorf("input has %d float32s, not a whole batch of %d per item", len(x), per)
 	}
@@ -169,6 +171,15 @@ func splitInputs(s *engine.Session, x []float32) ([][]float32, error) {
 		out[i], x = x[:n], x[n:]
 	}
 	return out, nil
+}
+
+// itemSize is the float32s one batch item takes over all of s's inputs.
+func itemSize(s *engine.Session) int {
+	per := 0
+	for _, v := range s.Inputs() {
+		per += perItem(v.Shape)
+	}
+	return per
 }
 
 func perItem(shape []int) int {

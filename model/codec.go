@@ -660,7 +660,7 @@ func (r *reader) tensors(where string) ([]*Tensor, error) {
 		}
 		want := t.NumElements() * t.DType.Size()
 		if len(data) != want {
-			return nil, errors.New(w + ": shape " + shapeStr(t.Shape) + " of " + t.DType.String() +
+			return nil, errors.New(w + ": shape " + ShapeString(t.Shape) + " of " + t.DType.String() +
 				" needs " + itoa(want) + " bytes, data has " + itoa(len(data)))
 		}
 		if total += want; total > MaxTotalBytes {

@@ -106,7 +106,8 @@ func nodeErr(n *Node, msg string) error {
 	return errors.New("node " + strconv.Quote(n.Name) + " (" + n.Op + "): " + msg)
 }
 
-func shapeStr(s []int) string {
+// ShapeString formats a shape for error messages: [1,28,28,1].
+func ShapeString(s []int) string {
 	b := []byte{'['}
 	for i, d := range s {
 		if i > 0 {
@@ -135,7 +136,7 @@ func InferShapes(g *Graph, batch int) (map[string][]int, error) {
 			if d == -1 && j == 0 {
 				s[0] = batch
 			} else if d < 1 {
-				return nil, errors.New("model: input " + strconv.Quote(in.Name) + ": bad shape " + shapeStr(in.Shape) + " (only dimension 0 may be -1)")
+				return nil, errors.New("model: input " + strconv.Quote(in.Name) + ": bad shape " + ShapeString(in.Shape) + " (only dimension 0 may be -1)")
 			}
 		}
 		if in.Name == "" {
@@ -220,10 +221,10 @@ func inferNode(n *Node, in [][]int) ([]int, error) {
 	total := 1
 	for _, d := range out {
 		if d < 1 || d > MaxDim {
-			return nil, nodeErr(n, "output shape "+shapeStr(out)+" has a dimension out of range [1, "+itoa(MaxDim)+"]")
+			return nil, nodeErr(n, "output shape "+ShapeString(out)+" has a dimension out of range [1, "+itoa(MaxDim)+"]")
 		}
 		if total > maxShapeElements/d {
-			return nil, nodeErr(n, "output shape "+shapeStr(out)+" is too large")
+			return nil, nodeErr(n, "output shape "+ShapeString(out)+" is too large")
 		}
 		total *= d
 	}
@@ -294,37 +295,37 @@ func inferOp(n *Node, in [][]int) ([]int, error) {
 	case OpDense:
 		w := in[1]
 		if len(x) != 2 {
-			return nil, nodeErr(n, "input shape "+shapeStr(x)+" is not rank 2 [N,K]")
+			return nil, nodeErr(n, "input shape "+ShapeString(x)+" is not rank 2 [N,K]")
 		}
 		if len(w) != 2 {
-			return nil, nodeErr(n, "weight shape "+shapeStr(w)+" is not rank 2 [K,M]")
+			return nil, nodeErr(n, "weight shape "+ShapeString(w)+" is not rank 2 [K,M]")
 		}
 		if w[0] != x[1] {
-			return nil, nodeErr(n, "input has "+itoa(x[1])+" features but weight "+shapeStr(w)+" expects "+itoa(w[0]))
+			return nil, nodeErr(n, "input has "+itoa(x[1])+" features but weight "+ShapeString(w)+" expects "+itoa(w[0]))
 		}
 		if len(in) > 2 && in[2] != nil && !equalShape(in[2], []int{w[1]}) {
-			return nil, nodeErr(n, "bias shape "+shapeStr(in[2])+" is not ["+itoa(w[1])+"]")
+			return nil, nodeErr(n, "bias shape "+ShapeString(in[2])+" is not ["+itoa(w[1])+"]")
 		}
 		return []int{x[0], w[1]}, nil
 	case OpMatMul:
 		a, b := x, in[1]
 		if len(a) < 2 || len(b) < 2 {
-			return nil, nodeErr(n, "operands "+shapeStr(a)+" and "+shapeStr(b)+" must have rank >= 2")
+			return nil, nodeErr(n, "operands "+ShapeString(a)+" and "+ShapeString(b)+" must have rank >= 2")
 		}
 		m, k := a[len(a)-2], a[len(a)-1]
 		k2, nn := b[len(b)-2], b[len(b)-1]
 		if k != k2 {
-			return nil, nodeErr(n, "inner dimensions differ: "+shapeStr(a)+" x "+shapeStr(b))
+			return nil, nodeErr(n, "inner dimensions differ: "+ShapeString(a)+" x "+ShapeString(b))
 		}
 		batch, ok := broadcast(a[:len(a)-2], b[:len(b)-2])
 		if !ok {
-			return nil, nodeErr(n, "batch dimensions of "+shapeStr(a)+" and "+shapeStr(b)+" do not broadcast")
+			return nil, nodeErr(n, "batch dimensions of "+ShapeString(a)+" and "+ShapeString(b)+" do not broadcast")
 		}
 		return append(batch, m, nn), nil
 	case OpGemm:
 		a, b := x, in[1]
 		if len(a) != 2 || len(b) != 2 {
-			return nil, nodeErr(n, "operands "+shapeStr(a)+" and "+shapeStr(b)+" must be rank 2")
+			return nil, nodeErr(n, "operands "+ShapeString(a)+" and "+ShapeString(b)+" must be rank 2")
 		}
 		m, k := a[0], a[1]
 		if n.Attrs.Int("transA", 0) != 0 {
@@ -335,19 +336,19 @@ func inferOp(n *Node, in [][]int) ([]int, error) {
 			k2, nn = nn, k2
 		}
 		if k != k2 {
-			return nil, nodeErr(n, "inner dimensions differ: "+shapeStr(a)+" x "+shapeStr(b)+" (after transA/transB)")
+			return nil, nodeErr(n, "inner dimensions differ: "+ShapeString(a)+" x "+ShapeString(b)+" (after transA/transB)")
 		}
 		out := []int{m, nn}
 		if len(in) > 2 && in[2] != nil {
 			if s, ok := broadcast(out, in[2]); !ok || !equalShape(s, out) {
-				return nil, nodeErr(n, "c shape "+shapeStr(in[2])+" does not broadcast to "+shapeStr(out))
+				return nil, nodeErr(n, "c shape "+ShapeString(in[2])+" does not broadcast to "+ShapeString(out))
 			}
 		}
 		return out, nil
 	case OpAdd, OpSub, OpMul, OpDiv:
 		s, ok := broadcast(x, in[1])
 		if !ok {
-			return nil, nodeErr(n, "shapes "+shapeStr(x)+" and "+shapeStr(in[1])+" do not broadcast")
+			return nil, nodeErr(n, "shapes "+ShapeString(x)+" and "+ShapeString(in[1])+" do not broadcast")
 		}
 		return s, nil
 	case OpRelu, OpRelu6, OpLeakyRelu, OpSigmoid, OpTanh, OpHardSwish:
@@ -360,7 +361,7 @@ func inferOp(n *Node, in [][]int) ([]int, error) {
 		return x, nil
 	case OpPRelu:
 		if s, ok := broadcast(x, in[1]); !ok || !equalShape(s, x) {
-			return nil, nodeErr(n, "slope shape "+shapeStr(in[1])+" does not broadcast to "+shapeStr(x))
+			return nil, nodeErr(n, "slope shape "+ShapeString(in[1])+" does not broadcast to "+ShapeString(x))
 		}
 		return x, nil
 	case OpSoftmax:
@@ -370,7 +371,7 @@ func inferOp(n *Node, in [][]int) ([]int, error) {
 		return x, nil
 	case OpMaxPool, OpAvgPool:
 		if len(x) != 4 {
-			return nil, nodeErr(n, "input shape "+shapeStr(x)+" is not rank 4 NHWC")
+			return nil, nodeErr(n, "input shape "+ShapeString(x)+" is not rank 4 NHWC")
 		}
 		_, _, _, _, oh, ow, err := PoolPads(n, x[1], x[2])
 		if err != nil {
@@ -379,7 +380,7 @@ func inferOp(n *Node, in [][]int) ([]int, error) {
 		return []int{x[0], oh, ow, x[3]}, nil
 	case OpGlobalAvgPool:
 		if len(x) != 4 {
-			return nil, nodeErr(n, "input shape "+shapeStr(x)+" is not rank 4 NHWC")
+			return nil, nodeErr(n, "input shape "+ShapeString(x)+" is not rank 4 NHWC")
 		}
 		switch n.Attrs.Int("keepdims", 0) {
 		case 0:
@@ -411,13 +412,13 @@ func inferOp(n *Node, in [][]int) ([]int, error) {
 			}
 		}
 		if len(perm) != len(x) {
-			return nil, nodeErr(n, "perm "+shapeStr(perm)+" has length "+itoa(len(perm))+", input rank is "+itoa(len(x)))
+			return nil, nodeErr(n, "perm "+ShapeString(perm)+" has length "+itoa(len(perm))+", input rank is "+itoa(len(x)))
 		}
 		out := make([]int, len(x))
 		seen := make([]bool, len(x))
 		for i, p := range perm {
 			if p < 0 || p >= len(x) || seen[p] {
-				return nil, nodeErr(n, "perm "+shapeStr(perm)+" is not a permutation of 0.."+itoa(len(x)-1))
+				return nil, nodeErr(n, "perm "+ShapeString(perm)+" is not a permutation of 0.."+itoa(len(x)-1))
 			}
 			seen[p] = true
 			out[i] = x[p]
@@ -430,7 +431,7 @@ func inferOp(n *Node, in [][]int) ([]int, error) {
 		c := x[len(x)-1]
 		for i := 1; i < 5; i++ {
 			if !equalShape(in[i], []int{c}) {
-				return nil, nodeErr(n, "parameter "+itoa(i)+" has shape "+shapeStr(in[i])+", want ["+itoa(c)+"] (channels)")
+				return nil, nodeErr(n, "parameter "+itoa(i)+" has shape "+ShapeString(in[i])+", want ["+itoa(c)+"] (channels)")
 			}
 		}
 		if eps := n.Attrs.Float("epsilon", 1e-3); !(eps >= 0) {
@@ -439,11 +440,11 @@ func inferOp(n *Node, in [][]int) ([]int, error) {
 		return x, nil
 	case OpResize:
 		if len(x) != 4 {
-			return nil, nodeErr(n, "input shape "+shapeStr(x)+" is not rank 4 NHWC")
+			return nil, nodeErr(n, "input shape "+ShapeString(x)+" is not rank 4 NHWC")
 		}
 		size := n.Attrs.Ints("size", nil)
 		if len(size) != 2 || size[0] < 1 || size[1] < 1 {
-			return nil, nodeErr(n, "size must be 2 positive integers [OH,OW], got "+shapeStr(size))
+			return nil, nodeErr(n, "size must be 2 positive integers [OH,OW], got "+ShapeString(size))
 		}
 		if m := n.Attrs.String("mode", "nearest"); !oneOf(m, "nearest", "bilinear") {
 			return nil, nodeErr(n, "unknown mode "+strconv.Quote(m))
@@ -461,10 +462,10 @@ var inf32 = float32(math.Inf(1))
 func inferConv(n *Node, in [][]int) ([]int, error) {
 	x, w := in[0], in[1]
 	if len(x) != 4 {
-		return nil, nodeErr(n, "input shape "+shapeStr(x)+" is not rank 4 NHWC")
+		return nil, nodeErr(n, "input shape "+ShapeString(x)+" is not rank 4 NHWC")
 	}
 	if len(w) != 4 {
-		return nil, nodeErr(n, "weight shape "+shapeStr(w)+" is not rank 4 [KH,KW,Cin/group,Cout]")
+		return nil, nodeErr(n, "weight shape "+ShapeString(w)+" is not rank 4 [KH,KW,Cin/group,Cout]")
 	}
 	cin, cout := x[3], w[3]
 	group := n.Attrs.Int("group", 1)
@@ -473,10 +474,10 @@ func inferConv(n *Node, in [][]int) ([]int, error) {
 	}
 	if w[2] != cin/group {
 		return nil, nodeErr(n, "channel mismatch: input has "+itoa(cin)+" channels, group "+itoa(group)+
-			", so weight "+shapeStr(w)+" needs dimension 2 = "+itoa(cin/group))
+			", so weight "+ShapeString(w)+" needs dimension 2 = "+itoa(cin/group))
 	}
 	if len(in) > 2 && in[2] != nil && !equalShape(in[2], []int{cout}) {
-		return nil, nodeErr(n, "bias shape "+shapeStr(in[2])+" is not ["+itoa(cout)+"]")
+		return nil, nodeErr(n, "bias shape "+ShapeString(in[2])+" is not ["+itoa(cout)+"]")
 	}
 	_, _, _, _, oh, ow, err := ConvPads(n, x[1], x[2], w[0], w[1])
 	if err != nil {
@@ -508,7 +509,7 @@ func ConvPads(n *Node, h, w, kh, kw int) (top, bottom, left, right, oh, ow int, 
 func PoolPads(n *Node, h, w int) (top, bottom, left, right, oh, ow int, err error) {
 	kernel := n.Attrs.Ints("kernel", nil)
 	if len(kernel) != 2 || kernel[0] < 1 || kernel[1] < 1 {
-		err = nodeErr(n, "kernel must be 2 positive integers [KH,KW], got "+shapeStr(kernel))
+		err = nodeErr(n, "kernel must be 2 positive integers [KH,KW], got "+ShapeString(kernel))
 		return
 	}
 	strides, err := pairAttr(n, "strides", kernel)
@@ -525,7 +526,7 @@ func PoolPads(n *Node, h, w int) (top, bottom, left, right, oh, ow int, err erro
 func pairAttr(n *Node, name string, def []int) ([]int, error) {
 	v := n.Attrs.Ints(name, def)
 	if len(v) != 2 || v[0] < 1 || v[1] < 1 || v[0] > MaxDim || v[1] > MaxDim {
-		return nil, nodeErr(n, name+" must be 2 positive integers, got "+shapeStr(v))
+		return nil, nodeErr(n, name+" must be 2 positive integers, got "+ShapeString(v))
 	}
 	return v, nil
 }
@@ -552,18 +553,18 @@ func windowPads(n *Node, h, w, kh, kw int, strides, dil []int, pool bool) (top, 
 		if p == "EXPLICIT" {
 			pads := n.Attrs.Ints("pads", nil)
 			if len(pads) != 4 {
-				err = nodeErr(n, "padding EXPLICIT needs pads [top,bottom,left,right], got "+shapeStr(pads))
+				err = nodeErr(n, "padding EXPLICIT needs pads [top,bottom,left,right], got "+ShapeString(pads))
 				return
 			}
 			for _, v := range pads {
 				if v < 0 || v > MaxDim {
-					err = nodeErr(n, "bad pads "+shapeStr(pads))
+					err = nodeErr(n, "bad pads "+ShapeString(pads))
 					return
 				}
 			}
 			top, bottom, left, right = pads[0], pads[1], pads[2], pads[3]
 			if pool && (top >= ekh || bottom >= ekh || left >= ekw || right >= ekw) {
-				err = nodeErr(n, "pads "+shapeStr(pads)+" must be smaller than the window "+itoa(kh)+"x"+itoa(kw))
+				err = nodeErr(n, "pads "+ShapeString(pads)+" must be smaller than the window "+itoa(kh)+"x"+itoa(kw))
 				return
 			}
 		} else if _, ok := n.Attrs["pads"]; ok {
@@ -618,7 +619,7 @@ func inferMean(n *Node, x []int) ([]int, error) {
 			return nil, err
 		}
 		if red[a] {
-			return nil, nodeErr(n, "axes "+shapeStr(axes)+" repeat axis "+itoa(a))
+			return nil, nodeErr(n, "axes "+ShapeString(axes)+" repeat axis "+itoa(a))
 		}
 		red[a] = true
 	}
@@ -636,7 +637,7 @@ func inferMean(n *Node, x []int) ([]int, error) {
 func inferPad(n *Node, x []int) ([]int, error) {
 	pads := n.Attrs.Ints("pads", nil)
 	if len(pads) != 2*len(x) {
-		return nil, nodeErr(n, "pads "+shapeStr(pads)+" must have 2*rank = "+itoa(2*len(x))+" values")
+		return nil, nodeErr(n, "pads "+ShapeString(pads)+" must have 2*rank = "+itoa(2*len(x))+" values")
 	}
 	mode := n.Attrs.String("mode", "constant")
 	if !oneOf(mode, "constant", "reflect", "edge") {
@@ -646,10 +647,10 @@ func inferPad(n *Node, x []int) ([]int, error) {
 	for i, d := range x {
 		b, e := pads[i], pads[len(x)+i]
 		if b < 0 || e < 0 || b > MaxDim || e > MaxDim {
-			return nil, nodeErr(n, "bad pads "+shapeStr(pads)+" (must be >= 0)")
+			return nil, nodeErr(n, "bad pads "+ShapeString(pads)+" (must be >= 0)")
 		}
 		if mode == "reflect" && (b >= d || e >= d) {
-			return nil, nodeErr(n, "reflect pads "+shapeStr(pads)+" must be smaller than the input dimensions "+shapeStr(x))
+			return nil, nodeErr(n, "reflect pads "+ShapeString(pads)+" must be smaller than the input dimensions "+ShapeString(x))
 		}
 		out[i] = d + b + e
 	}
@@ -678,7 +679,7 @@ func inferConcat(n *Node, in [][]int) ([]int, error) {
 		}
 		for j := range s {
 			if j != a && s[j] != x[j] {
-				return nil, nodeErr(n, "input "+itoa(i+1)+" shape "+shapeStr(s)+" differs from "+shapeStr(x)+" off the concat axis")
+				return nil, nodeErr(n, "input "+itoa(i+1)+" shape "+ShapeString(s)+" differs from "+ShapeString(x)+" off the concat axis")
 			}
 		}
 		out[a] += s[a]
@@ -695,7 +696,7 @@ func inferReshape(n *Node, x []int) ([]int, error) {
 		return nil, nodeErr(n, "attribute shape is required")
 	}
 	if len(shape) > MaxRank {
-		return nil, nodeErr(n, "shape "+shapeStr(shape)+" has rank more than "+itoa(MaxRank))
+		return nil, nodeErr(n, "shape "+ShapeString(shape)+" has rank more than "+itoa(MaxRank))
 	}
 	out := make([]int, len(shape))
 	infer := -1
@@ -704,32 +705,32 @@ func inferReshape(n *Node, x []int) ([]int, error) {
 		switch {
 		case d == 0:
 			if i >= len(x) {
-				return nil, nodeErr(n, "shape "+shapeStr(shape)+" copies dimension "+itoa(i)+" which the input "+shapeStr(x)+" lacks")
+				return nil, nodeErr(n, "shape "+ShapeString(shape)+" copies dimension "+itoa(i)+" which the input "+ShapeString(x)+" lacks")
 			}
 			d = x[i]
 		case d == -1:
 			if infer >= 0 {
-				return nil, nodeErr(n, "shape "+shapeStr(shape)+" has more than one -1")
+				return nil, nodeErr(n, "shape "+ShapeString(shape)+" has more than one -1")
 			}
 			infer = i
 			continue
 		case d < 0 || d > MaxDim:
-			return nil, nodeErr(n, "bad shape "+shapeStr(shape))
+			return nil, nodeErr(n, "bad shape "+ShapeString(shape))
 		}
 		out[i] = d
 		if known > maxShapeElements/d {
-			return nil, nodeErr(n, "shape "+shapeStr(shape)+" is too large")
+			return nil, nodeErr(n, "shape "+ShapeString(shape)+" is too large")
 		}
 		known *= d
 	}
 	total := NumElements(x)
 	if infer >= 0 {
 		if total%known != 0 {
-			return nil, nodeErr(n, "reshape size mismatch: cannot reshape "+shapeStr(x)+" into "+shapeStr(shape))
+			return nil, nodeErr(n, "reshape size mismatch: cannot reshape "+ShapeString(x)+" into "+ShapeString(shape))
 		}
 		out[infer] = total / known
 	} else if known != total {
-		return nil, nodeErr(n, "reshape size mismatch: "+shapeStr(x)+" has "+itoa(total)+" elements, shape "+shapeStr(shape)+" has "+itoa(known))
+		return nil, nodeErr(n, "reshape size mismatch: "+ShapeString(x)+" has "+itoa(total)+" elements, shape "+ShapeString(shape)+" has "+itoa(known))
 	}
 	return out, nil
 }

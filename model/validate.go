@@ -195,7 +195,7 @@ func (g *Graph) validate() error {
 	}
 	for _, n := range g.Nodes {
 		if s := shapes[n.Outputs[0]]; NumElements(s) > MaxTensorElements {
-			return nodeErr(n, "output "+shapeStr(s)+" has more than "+itoa(MaxTensorElements)+" elements at batch 1")
+			return nodeErr(n, "output "+ShapeString(s)+" has more than "+itoa(MaxTensorElements)+" elements at batch 1")
 		}
 	}
 	for _, out := range g.Outputs {
@@ -208,7 +208,7 @@ func (g *Graph) validate() error {
 			ok = out.Shape[i] == got[i] || (i == 0 && out.Shape[i] == -1)
 		}
 		if !ok {
-			return errors.New("output " + strconv.Quote(out.Name) + ": declared shape " + shapeStr(out.Shape) + " but the graph computes " + shapeStr(got) + " at batch 1")
+			return errors.New("output " + strconv.Quote(out.Name) + ": declared shape " + ShapeString(out.Shape) + " but the graph computes " + ShapeString(got) + " at batch 1")
 		}
 	}
 	return nil
@@ -232,11 +232,11 @@ func checkValueInfo(v ValueInfo, isInput bool) error {
 			continue
 		}
 		if d < 1 || d > MaxDim {
-			return errors.New("bad shape " + shapeStr(v.Shape) + ": dimension " + itoa(i) + " out of range (only dimension 0 may be -1)")
+			return errors.New("bad shape " + ShapeString(v.Shape) + ": dimension " + itoa(i) + " out of range (only dimension 0 may be -1)")
 		}
 		total *= d
 		if total > MaxTensorElements {
-			return errors.New("shape " + shapeStr(v.Shape) + " has more than " + itoa(MaxTensorElements) + " elements per batch item")
+			return errors.New("shape " + ShapeString(v.Shape) + " has more than " + itoa(MaxTensorElements) + " elements per batch item")
 		}
 	}
 	return nil
@@ -250,11 +250,11 @@ func checkShape(shape []int) error {
 	total := 1
 	for i, d := range shape {
 		if d < 1 || d > MaxDim {
-			return errors.New("bad shape " + shapeStr(shape) + ": dimension " + itoa(i) + " out of range [1, " + itoa(MaxDim) + "]")
+			return errors.New("bad shape " + ShapeString(shape) + ": dimension " + itoa(i) + " out of range [1, " + itoa(MaxDim) + "]")
 		}
 		total *= d
 		if total > MaxTensorElements {
-			return errors.New("shape " + shapeStr(shape) + " has more than " + itoa(MaxTensorElements) + " elements")
+			return errors.New("shape " + ShapeString(shape) + " has more than " + itoa(MaxTensorElements) + " elements")
 		}
 	}
 	return nil
@@ -274,7 +274,7 @@ func checkTensor(t *Tensor) error {
 			return errors.New("float32 tensor has Raw bytes; its values belong in Data")
 		}
 		if len(t.Data) != n {
-			return errors.New("shape " + shapeStr(t.Shape) + " needs " + itoa(n) + " values, data has " + itoa(len(t.Data)))
+			return errors.New("shape " + ShapeString(t.Shape) + " needs " + itoa(n) + " values, data has " + itoa(len(t.Data)))
 		}
 		return nil
 	}
@@ -282,7 +282,7 @@ func checkTensor(t *Tensor) error {
 		return errors.New(t.DType.String() + " tensor has float32 Data; its bytes belong in Raw")
 	}
 	if len(t.Raw) != n*size {
-		return errors.New("shape " + shapeStr(t.Shape) + " needs " + itoa(n*size) + " bytes of " + t.DType.String() + ", data has " + itoa(len(t.Raw)))
+		return errors.New("shape " + ShapeString(t.Shape) + " needs " + itoa(n*size) + " bytes of " + t.DType.String() + ", data has " + itoa(len(t.Raw)))
 	}
 	return nil
 }

@@ -110,7 +110,9 @@ const (
 const convDirectMaxPad = 1 << 20
 
 // Conv2D is a convolution compiled once: weights packed and the path chosen
-// (direct GEMM for 1x1, im2col + GEMM in row blocks, grouped GEMM, or the
+// (direct GEMM for 1x1; the direct tile kernel on the padded input for one
+// group without column dilation, which serves small channel counts such as a
+// network's first layer; im2col + GEMM in row blocks, grouped GEMM; or the
 // depthwise kernel). It is immutable after NewConv2D, so one Conv2D may serve
 // several goroutines, each with its own scratch.
 type Conv2D struct {
@@ -207,6 +209,8 @@ func (c *Conv2D) ScratchLen() int {
 		return GemmScratchLen(c.kg)
 	case convDirect:
 		return gemmMR*gemmNR + c.padLen
+	case convDepthwise:
+		return c.dw.padLen
 	}
 	return 0
 }
@@ -228,7 +232,7 @@ func (c *Conv2D) Run(n int, x, y, scratch []float32) {
 	case convPointwise:
 		Gemm(n*p.H*p.W, x, p.C, c.b[0], c.ep, y, p.OC, scratch)
 	case convDepthwise:
-		c.dw.run(n, x, y)
+		c.dw.run(n, x, y, scratch)
 	case convDirect:
 		c.direct(n, x, y, scratch)
 	default:
@@ -293,17 +297,17 @@ func (c *Conv2D) im2col(x []float32, q, r, g int, a []float32) {
 // direct runs the convDirect path. Without padding, the patch of output
 // pixel (oy, ox) is KH rows of KW*C contiguous values in x; with padding, it
 // first copies each image into a zero-bordered buffer in scratch, so that
-// every pixel is interior. It then sweeps the pixels in groups of gemmMR
-// (across output rows) and each group against every 8-channel panel of the
-// packed weights with convTile. The sum runs over the patch in HWIO order,
-// padded taps included, as the im2col GEMM would.
+// every pixel is interior. It then sweeps the pixels in runs of whole tiles
+// along an output row (one convTile call per run and panel), and the
+// pixels left at a row's end in groups of gemmMR that wrap to the next row.
+// The sum runs over the patch in HWIO order, padded taps included, as the
+// im2col GEMM would.
 func (c *Conv2D) direct(n int, x, y, scratch []float32) {
 	p := &c.p
 	C, OC := p.C, p.OC
 	lo, hi, fused := gemmClamp(c.ep)
 	tile := scratch[:gemmMR*gemmNR]
 	buf := scratch[gemmMR*gemmNR : gemmMR*gemmNR+c.padLen]
-	clear(buf) // the borders stay zero; each image overwrites the inside
 	seg, rs := p.KW*C, p.DilationH*c.padW*C
 	sy, sx := p.StrideH*c.padW*C, p.StrideW*C
 	npix := c.oh * c.ow
@@ -311,58 +315,85 @@ func (c *Conv2D) direct(n int, x, y, scratch []float32) {
 	for b := 0; b < n; b++ {
 		img := x[b*p.H*p.W*C : (b+1)*p.H*p.W*C]
 		if c.padLen > 0 {
-			for iy := 0; iy < p.H; iy++ {
-				copy(buf[((iy+p.PadTop)*c.padW+p.PadLeft)*C:], img[iy*p.W*C:(iy+1)*p.W*C])
-			}
+			convPadImage(buf, img, p.H, p.W, C, p.PadTop, p.PadBottom, p.PadLeft, c.padW)
 			img = buf
 		}
 		yb := y[b*npix*OC : (b+1)*npix*OC]
 		oy, ox := 0, 0
 		var o [gemmMR]int
-		for q := 0; q < npix; q += gemmMR {
-			nr := min(gemmMR, npix-q)
-			for r := range o {
-				if r < nr {
+		for q := 0; q < npix; {
+			var mt, step, nr int
+			if ox+gemmMR <= c.ow {
+				// A run of mt tiles along row oy: pixel i at o[0]+i*sx.
+				mt, nr = (c.ow-ox)/gemmMR, gemmMR
+				step = gemmMR * sx
+				for r := range o {
+					o[r] = oy*sy + (ox+r)*sx
+				}
+				if ox += mt * gemmMR; ox == c.ow {
+					ox, oy = 0, oy+1
+				}
+			} else {
+				// The end of a row: one group that wraps to the next row; a
+				// short last group repeats its last pixel.
+				mt, nr = 1, min(gemmMR, npix-q)
+				for r := range o {
+					if r >= nr {
+						o[r] = o[nr-1]
+						continue
+					}
 					o[r] = oy*sy + ox*sx
 					if ox++; ox == c.ow {
 						ox, oy = 0, oy+1
 					}
-				} else {
-					o[r] = o[nr-1] // a short last group repeats its last pixel
 				}
 			}
+			rows := (mt-1)*gemmMR + nr
 			for j0 := 0; j0 < OC; j0 += gemmNR {
 				w := min(gemmNR, OC-j0)
 				bp := bd[j0*c.kg : j0*c.kg+c.kg*gemmNR]
 				bias := (*[gemmNR]float32)(c.biasPad[j0 : j0+gemmNR])
-				if nr == gemmMR && w == gemmNR {
-					convTile(img, o[0], o[1], o[2], o[3], p.KH, seg, rs, bp, bias, lo, hi, yb[q*OC+j0:], OC)
+				// Whole rows of 8 go straight to y; so do rows of OC < 8
+				// (one panel) while the 8th value of the last one stays in
+				// y: the kernel stores rows in order, so what a row writes
+				// past its OC values is overwritten by the next row, here
+				// or in a later call.
+				if nr == gemmMR && (w == gemmNR || (OC < gemmNR && (q+rows-1)*OC+gemmNR <= len(yb))) {
+					convTile(img, o[0], o[1], o[2], o[3], step, mt, p.KH, seg, rs, bp, bias, lo, hi, yb[q*OC+j0:], OC)
 					continue
 				}
-				convTile(img, o[0], o[1], o[2], o[3], p.KH, seg, rs, bp, bias, lo, hi, tile, gemmNR)
-				for r := 0; r < nr; r++ {
-					copy(yb[(q+r)*OC+j0:(q+r)*OC+j0+w], tile[r*gemmNR:])
+				for t := 0; t < mt; t++ {
+					d := t * step
+					convTile(img, o[0]+d, o[1]+d, o[2]+d, o[3]+d, 0, 1, p.KH, seg, rs, bp, bias, lo, hi, tile, gemmNR)
+					for r := 0; r < min(gemmMR, rows-t*gemmMR); r++ {
+						i := q + t*gemmMR + r
+						copy(yb[i*OC+j0:i*OC+j0+w], tile[r*gemmNR:])
+					}
 				}
 			}
 			if !fused {
-				Activate(yb[q*OC:(q+nr)*OC], c.ep)
+				Activate(yb[q*OC:(q+rows)*OC], c.ep)
 			}
+			q += rows
 		}
 	}
 }
 
 // convTile is the direct convolution's micro-kernel (SIMD in a simd build,
-// see convTileScalar): the gemmMR x 8 tile of 4 output pixels, whose patches
-// start at x[o0], x[o1], x[o2], x[o3], by one 8-column panel bp of the packed
-// weights (K = kh*seg rows).
+// see convTileScalar): mt tiles of gemmMR output pixels by one 8-column panel
+// bp of the packed weights (K = kh*seg rows). Pixel r of tile t has its patch
+// at x[o_r+t*step], and its 8 outputs go to dst[(t*gemmMR+r)*ldd:], stored
+// in that order (so ldd < 8 overwrites the start of the next row before
+// that row is stored).
 var convTile = convTileScalar
 
-// convTileScalar is the scalar twin of convTile. For pixel r with patch
-// start o_r it computes, from zero and in order ky < kh, t < seg,
-// acc[j] += x[o_r+ky*rs+t]*bp[(ky*seg+t)*8+j], then dst[r*ldd+j] =
-// min(max(acc[j]+bias[j], lo), hi), for j < 8.
-func convTileScalar(x []float32, o0, o1, o2, o3, kh, seg, rs int, bp []float32, bias *[gemmNR]float32, lo, hi float32, dst []float32, ldd int) {
-	for r, o := range [gemmMR]int{o0, o1, o2, o3} {
+// convTileScalar is the scalar twin of convTile. For pixel r of tile t, with
+// patch start o = o_r+t*step, it computes from zero and in order ky < kh,
+// t < seg, acc[j] += x[o+ky*rs+t]*bp[(ky*seg+t)*8+j], then
+// dst[(t*gemmMR+r)*ldd+j] = min(max(acc[j]+bias[j], lo), hi), for j < 8.
+func convTileScalar(x []float32, o0, o1, o2, o3, step, mt, kh, seg, rs int, bp []float32, bias *[gemmNR]float32, lo, hi float32, dst []float32, ldd int) {
+	for i := 0; i < mt*gemmMR; i++ {
+		o := [gemmMR]int{o0, o1, o2, o3}[i%gemmMR] + i/gemmMR*step
 		var c0, c1, c2, c3, c4, c5, c6, c7 float32
 		for ky := 0; ky < kh; ky++ {
 			xs := x[o+ky*rs : o+ky*rs+seg]
@@ -379,7 +410,7 @@ func convTileScalar(x []float32, o0, o1, o2, o3, kh, seg, rs int, bp []float32, 
 				c7 += float32(av * b[7])
 			}
 		}
-		d := dst[r*ldd : r*ldd+gemmNR : r*ldd+gemmNR]
+		d := dst[i*ldd : i*ldd+gemmNR : i*ldd+gemmNR]
 		d[0] = min(max(c0+bias[0], lo), hi)
 		d[1] = min(max(c1+bias[1], lo), hi)
 		d[2] = min(max(c2+bias[2], lo), hi)
@@ -389,4 +420,19 @@ func convTileScalar(x []float32, o0, o1, o2, o3, kh, seg, rs int, bp []float32, 
 		d[6] = min(max(c6+bias[6], lo), hi)
 		d[7] = min(max(c7+bias[7], lo), hi)
 	}
+}
+
+// convPadImage writes the h x w x c image src into dst as the
+// (pt+h+pb) x wp x c image with zero borders: pt rows above, pb below, pl
+// columns on the left and wp-w-pl on the right. It clears only the borders.
+func convPadImage(dst, src []float32, h, w, c, pt, pb, pl, wp int) {
+	rl := wp * c
+	clear(dst[:pt*rl])
+	for iy := 0; iy < h; iy++ {
+		row := dst[(pt+iy)*rl : (pt+iy+1)*rl]
+		clear(row[:pl*c])
+		copy(row[pl*c:], src[iy*w*c:(iy+1)*w*c])
+		clear(row[(pl+w)*c:])
+	}
+	clear(dst[(pt+h)*rl : (pt+h+pb)*rl])
 }

@@ -44,6 +44,47 @@ var convTestCases = []convTestCase{
 	{"dw_bigpad", ConvParams{H: 3, W: 3, C: 4, KH: 3, KW: 3, OC: 4, Group: 4, PadTop: 4, PadBottom: 4, PadLeft: 4, PadRight: 4}},
 	{"dw_mult2", ConvParams{H: 7, W: 8, C: 6, KH: 3, KW: 3, OC: 12, Group: 6, PadTop: 1, PadBottom: 1, PadLeft: 1, PadRight: 1}},
 	{"1x1_c1", ConvParams{H: 5, W: 5, C: 1, KH: 1, KW: 1, OC: 3, Group: 1}},
+	// The direct path (one group, DilationW 1): C = 1..4, OC below, at and
+	// above a panel (OC < 8 stores overlapping rows), stride 1 and 2, every
+	// pad, output widths that leave 0..3 pixels after the row's last tile.
+	{"direct_c1_oc5_same", ConvParams{H: 9, W: 11, C: 1, KH: 3, KW: 3, OC: 5, PadTop: 1, PadBottom: 1, PadLeft: 1, PadRight: 1}},
+	{"direct_c2_oc9_s2", ConvParams{H: 13, W: 10, C: 2, KH: 3, KW: 3, OC: 9, StrideH: 2, StrideW: 2, PadBottom: 1, PadLeft: 2}},
+	{"direct_c3_oc7_stem", ConvParams{H: 17, W: 16, C: 3, KH: 3, KW: 3, OC: 7, StrideH: 2, StrideW: 2, PadBottom: 1, PadRight: 1}},
+	{"direct_c3_oc8_stem", ConvParams{H: 16, W: 16, C: 3, KH: 3, KW: 3, OC: 8, StrideH: 2, StrideW: 2, PadBottom: 1, PadRight: 1}},
+	{"direct_c4_oc16_5x5", ConvParams{H: 10, W: 7, C: 4, KH: 5, KW: 5, OC: 16, PadTop: 2, PadBottom: 2, PadLeft: 2, PadRight: 2}},
+	{"direct_c4_oc13_s1x2", ConvParams{H: 8, W: 13, C: 4, KH: 2, KW: 4, OC: 13, StrideW: 2, PadTop: 1, PadRight: 3}},
+	{"direct_c3_oc8_dilh2", ConvParams{H: 12, W: 9, C: 3, KH: 3, KW: 2, OC: 8, DilationH: 2, PadTop: 1, PadLeft: 1}},
+	{"direct_c1_oc3_narrow", ConvParams{H: 6, W: 3, C: 1, KH: 2, KW: 2, OC: 3}},
+	{"direct_c2_oc1_asym", ConvParams{H: 5, W: 9, C: 2, KH: 1, KW: 3, OC: 1, StrideW: 2, PadLeft: 1, PadRight: 3}},
+	{"direct_c1_oc6_lenet1_odd", ConvParams{H: 13, W: 13, C: 1, KH: 5, KW: 5, OC: 6, PadTop: 2, PadBottom: 2, PadLeft: 2, PadRight: 2}},
+}
+
+// TestConv2DPath checks which way NewConv2D compiles a convolution: the
+// table above must reach every path.
+func TestConv2DPath(t *testing.T) {
+	for _, c := range []struct {
+		p    ConvParams
+		path int
+	}{
+		{ConvParams{H: 128, W: 128, C: 3, KH: 3, KW: 3, OC: 8, StrideH: 2, StrideW: 2, PadBottom: 1, PadRight: 1}, convDirect},
+		{ConvParams{H: 28, W: 28, C: 1, KH: 5, KW: 5, OC: 6, PadTop: 2, PadBottom: 2, PadLeft: 2, PadRight: 2}, convDirect},
+		{ConvParams{H: 14, W: 14, C: 6, KH: 5, KW: 5, OC: 16}, convDirect},
+		{ConvParams{H: 9, W: 8, C: 8, KH: 1, KW: 1, OC: 16, StrideH: 2, StrideW: 2}, convDirect},
+		{ConvParams{H: 9, W: 10, C: 5, KH: 3, KW: 2, OC: 7, DilationW: 2}, convIm2col},
+		{ConvParams{H: 6, W: 7, C: 6, KH: 3, KW: 3, OC: 10, Group: 2}, convIm2col},
+		{ConvParams{H: 1100, W: 1100, C: 1, KH: 3, KW: 3, OC: 4, PadTop: 1}, convIm2col}, // padded copy too large
+		{ConvParams{H: 5, W: 7, C: 9, KH: 1, KW: 1, OC: 11}, convPointwise},
+		{ConvParams{H: 9, W: 11, C: 8, KH: 3, KW: 3, OC: 8, Group: 8}, convDepthwise},
+	} {
+		p := convTestP(c.p)
+		conv, err := NewConv2D(p, make([]float32, p.KH*p.KW*p.C/p.Group*p.OC), Epilogue{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if conv.path != c.path {
+			t.Errorf("%+v: path %d, want %d", p, conv.path, c.path)
+		}
+	}
 }
 
 // convTestRun checks one convolution against naive.Conv2D for batch n, and

@@ -2,11 +2,16 @@ package kernels
 
 // dwConv is a compiled depthwise convolution, Group = C = OC: each channel is
 // convolved with its own KH x KW filter. It runs directly on NHWC, the
-// micro-kernel vectorised over channels, and splits each output row into
+// micro-kernel vectorised over channels. A padded convolution first copies
+// each image into a zero-bordered buffer in scratch (up to dwPadLimit
+// values), so that every output pixel has its whole window and a row is one
+// call of the micro-kernel; past that limit it splits each output row into
 // border pixels (whose window is clipped by the padding: they run with fewer
 // taps, never testing a tap) and the interior run (all taps, one call).
 type dwConv struct {
-	p      ConvParams
+	p      ConvParams // as built
+	q      ConvParams // as run: p, or p on the padded image (no pads)
+	padLen int        // values of the padded image, 0 when q = p
 	oh, ow int
 	w      []float32 // [KH*KW][C]: HWIO with I = 1
 	bias   []float32 // [C], zeros when the epilogue has none
@@ -31,11 +36,22 @@ type dwTaps struct {
 // dwRowScalar): it computes npix consecutive output pixels of one row.
 var dwRow = dwRowScalar
 
+// dwPadLimit caps the padded image a depthwise convolution keeps in scratch
+// (a variable so that tests can reach the border path).
+var dwPadLimit = convDirectMaxPad
+
 func newDWConv(p ConvParams, w []float32, ep Epilogue) *dwConv {
 	d := &dwConv{p: p, ep: ep, w: append([]float32(nil), w...), bias: make([]float32, p.C)}
 	d.oh, d.ow = p.OutSize()
 	copy(d.bias, ep.Bias)
 	d.lo, d.hi, d.fused = gemmClamp(ep)
+	hp, wp := p.H+p.PadTop+p.PadBottom, p.W+p.PadLeft+p.PadRight
+	if p.PadTop+p.PadBottom+p.PadLeft+p.PadRight > 0 && hp*wp*p.C <= dwPadLimit {
+		d.padLen = hp * wp * p.C
+		p.H, p.W = hp, wp
+		p.PadTop, p.PadBottom, p.PadLeft, p.PadRight = 0, 0, 0, 0
+	}
+	d.q = p // the same output size: the padding is now part of the image
 	// ox is interior when ox*StrideW-PadLeft >= 0 and its last tap is < W.
 	d.oxA = min((p.PadLeft+p.StrideW-1)/p.StrideW, d.ow)
 	last := p.W - 1 - (p.KW-1)*p.DilationW + p.PadLeft
@@ -60,12 +76,17 @@ func dwTapRange(i0, k, dil, n int) (lo, hi int) {
 	return lo, hi
 }
 
-func (d *dwConv) run(n int, x, y []float32) {
-	p := &d.p
+func (d *dwConv) run(n int, x, y, scratch []float32) {
+	p, o := &d.q, &d.p
 	C := p.C
 	t := dwTaps{c: C, cs: p.DilationW * C, rs: p.DilationH * p.W * C, wrs: p.KW * C, xstep: p.StrideW * C, lo: d.lo, hi: d.hi}
+	buf := scratch[:d.padLen]
 	for b := 0; b < n; b++ {
-		img := x[b*p.H*p.W*C : (b+1)*p.H*p.W*C]
+		img := x[b*o.H*o.W*C : (b+1)*o.H*o.W*C]
+		if d.padLen > 0 {
+			convPadImage(buf, img, o.H, o.W, C, o.PadTop, o.PadBottom, o.PadLeft, p.W)
+			img = buf
+		}
 		for oy := 0; oy < d.oh; oy++ {
 			iy0 := oy*p.StrideH - p.PadTop
 			kyLo, kyHi := dwTapRange(iy0, p.KH, p.DilationH, p.H)

@@ -44,11 +44,15 @@ func dwRowSIMD(x, w, bias []float32, t dwTaps, npix int, y []float32) {
 	}
 }
 
-// dwRow3x3SIMD is dwRowSIMD for a full 3x3 window, the interior of
-// MobileNet's depthwise layers: channel block outer, so the nine weight
-// vectors stay in registers while it sweeps the pixels; taps unrolled. It
-// checks the extent of x, w, bias and y once, then addresses them with
-// unsafe.Add: slicing per tap cost three times the arithmetic in wasm.
+// dwRow3x3SIMD is dwRowSIMD for a full 3x3 window, every pixel of
+// MobileNet's (padded) depthwise layers: channel block outer, so the nine
+// weight vectors stay in registers while it sweeps the pixels, 4 at a time
+// (one 9-add chain alone leaves the adder idle); taps unrolled. It checks the
+// extent of x, w, bias and y once, then addresses them with unsafe.Add:
+// slicing per tap cost three times the arithmetic in wasm. Invariant: for
+// pixel i < npix and tap (ky, kx), x[i*xstep+ky*rs+kx*cs+ch : +4] and
+// y[i*C+ch : +4] are in range for ch < cv; px and py never move past pixel
+// npix-1.
 func dwRow3x3SIMD(x, w, bias []float32, t dwTaps, npix int, y []float32) {
 	C, rs, cs, wrs, xstep := t.c, t.rs, t.cs, t.wrs, t.xstep
 	if npix <= 0 {
@@ -61,6 +65,7 @@ func dwRow3x3SIMD(x, w, bias []float32, t dwTaps, npix int, y []float32) {
 	vlo, vhi := archsimd.BroadcastFloat32x4(t.lo), archsimd.BroadcastFloat32x4(t.hi)
 	xb, yb := unsafe.Pointer(unsafe.SliceData(x)), unsafe.Pointer(unsafe.SliceData(y))
 	rs4, cs4 := uintptr(rs)*4, uintptr(cs)*4
+	xs4, ys4 := uintptr(xstep)*4, uintptr(C)*4
 	for ch := 0; ch < cv; ch += 4 {
 		w0 := archsimd.LoadFloat32x4Array((*[4]float32)(w[ch:]))
 		w1 := archsimd.LoadFloat32x4Array((*[4]float32)(w[C+ch:]))
@@ -74,7 +79,70 @@ func dwRow3x3SIMD(x, w, bias []float32, t dwTaps, npix int, y []float32) {
 		bv := archsimd.LoadFloat32x4Array((*[4]float32)(bias[ch:]))
 		px := unsafe.Add(xb, ch*4)
 		py := unsafe.Add(yb, ch*4)
-		for range npix {
+		i := 0
+		// 4 pixels at a time: 4 independent add chains instead of one.
+		for ; i+4 <= npix; i += 4 {
+			r1_0 := unsafe.Add(px, rs4)
+			r2_0 := unsafe.Add(r1_0, rs4)
+			q1 := unsafe.Add(px, 1*xs4)
+			r1_1 := unsafe.Add(q1, rs4)
+			r2_1 := unsafe.Add(r1_1, rs4)
+			q2 := unsafe.Add(px, 2*xs4)
+			r1_2 := unsafe.Add(q2, rs4)
+			r2_2 := unsafe.Add(r1_2, rs4)
+			q3 := unsafe.Add(px, 3*xs4)
+			r1_3 := unsafe.Add(q3, rs4)
+			r2_3 := unsafe.Add(r1_3, rs4)
+			var acc0 archsimd.Float32x4
+			var acc1 archsimd.Float32x4
+			var acc2 archsimd.Float32x4
+			var acc3 archsimd.Float32x4
+			acc0 = acc0.Add(archsimd.LoadFloat32x4Array((*[4]float32)(px)).Mul(w0))
+			acc1 = acc1.Add(archsimd.LoadFloat32x4Array((*[4]float32)(q1)).Mul(w0))
+			acc2 = acc2.Add(archsimd.LoadFloat32x4Array((*[4]float32)(q2)).Mul(w0))
+			acc3 = acc3.Add(archsimd.LoadFloat32x4Array((*[4]float32)(q3)).Mul(w0))
+			acc0 = acc0.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(px, cs4))).Mul(w1))
+			acc1 = acc1.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(q1, cs4))).Mul(w1))
+			acc2 = acc2.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(q2, cs4))).Mul(w1))
+			acc3 = acc3.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(q3, cs4))).Mul(w1))
+			acc0 = acc0.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(px, 2*cs4))).Mul(w2))
+			acc1 = acc1.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(q1, 2*cs4))).Mul(w2))
+			acc2 = acc2.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(q2, 2*cs4))).Mul(w2))
+			acc3 = acc3.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(q3, 2*cs4))).Mul(w2))
+			acc0 = acc0.Add(archsimd.LoadFloat32x4Array((*[4]float32)(r1_0)).Mul(w3))
+			acc1 = acc1.Add(archsimd.LoadFloat32x4Array((*[4]float32)(r1_1)).Mul(w3))
+			acc2 = acc2.Add(archsimd.LoadFloat32x4Array((*[4]float32)(r1_2)).Mul(w3))
+			acc3 = acc3.Add(archsimd.LoadFloat32x4Array((*[4]float32)(r1_3)).Mul(w3))
+			acc0 = acc0.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r1_0, cs4))).Mul(w4))
+			acc1 = acc1.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r1_1, cs4))).Mul(w4))
+			acc2 = acc2.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r1_2, cs4))).Mul(w4))
+			acc3 = acc3.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r1_3, cs4))).Mul(w4))
+			acc0 = acc0.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r1_0, 2*cs4))).Mul(w5))
+			acc1 = acc1.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r1_1, 2*cs4))).Mul(w5))
+			acc2 = acc2.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r1_2, 2*cs4))).Mul(w5))
+			acc3 = acc3.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r1_3, 2*cs4))).Mul(w5))
+			acc0 = acc0.Add(archsimd.LoadFloat32x4Array((*[4]float32)(r2_0)).Mul(w6))
+			acc1 = acc1.Add(archsimd.LoadFloat32x4Array((*[4]float32)(r2_1)).Mul(w6))
+			acc2 = acc2.Add(archsimd.LoadFloat32x4Array((*[4]float32)(r2_2)).Mul(w6))
+			acc3 = acc3.Add(archsimd.LoadFloat32x4Array((*[4]float32)(r2_3)).Mul(w6))
+			acc0 = acc0.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r2_0, cs4))).Mul(w7))
+			acc1 = acc1.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r2_1, cs4))).Mul(w7))
+			acc2 = acc2.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r2_2, cs4))).Mul(w7))
+			acc3 = acc3.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r2_3, cs4))).Mul(w7))
+			acc0 = acc0.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r2_0, 2*cs4))).Mul(w8))
+			acc1 = acc1.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r2_1, 2*cs4))).Mul(w8))
+			acc2 = acc2.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r2_2, 2*cs4))).Mul(w8))
+			acc3 = acc3.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r2_3, 2*cs4))).Mul(w8))
+			acc0.Add(bv).Max(vlo).Min(vhi).StoreArray((*[4]float32)(py))
+			acc1.Add(bv).Max(vlo).Min(vhi).StoreArray((*[4]float32)(unsafe.Add(py, 1*ys4)))
+			acc2.Add(bv).Max(vlo).Min(vhi).StoreArray((*[4]float32)(unsafe.Add(py, 2*ys4)))
+			acc3.Add(bv).Max(vlo).Min(vhi).StoreArray((*[4]float32)(unsafe.Add(py, 3*ys4)))
+			if i+4 < npix { // keep px, py within x and y
+				px = unsafe.Add(px, 4*xs4)
+				py = unsafe.Add(py, 4*ys4)
+			}
+		}
+		for ; i < npix; i++ {
 			r1 := unsafe.Add(px, rs4)
 			r2 := unsafe.Add(r1, rs4)
 			var acc archsimd.Float32x4
@@ -88,8 +156,10 @@ func dwRow3x3SIMD(x, w, bias []float32, t dwTaps, npix int, y []float32) {
 			acc = acc.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r2, cs4))).Mul(w7))
 			acc = acc.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r2, 2*cs4))).Mul(w8))
 			acc.Add(bv).Max(vlo).Min(vhi).StoreArray((*[4]float32)(py))
-			px = unsafe.Add(px, xstep*4)
-			py = unsafe.Add(py, C*4)
+			if i+1 < npix { // keep px, py within x and y
+				px = unsafe.Add(px, xs4)
+				py = unsafe.Add(py, ys4)
+			}
 		}
 	}
 	if cv < C {

@@ -40,7 +40,12 @@ func TestDepthwiseInterior(t *testing.T) {
 		{H: 1, W: 3, C: 4, KH: 1, KW: 3, StrideW: 1, DilationW: 2, PadLeft: 2, PadRight: 2},
 	} {
 		p.OC, p.Group, p.StrideH, p.DilationH = p.C, p.C, 1, 1
+		defer func(l int) { dwPadLimit = l }(dwPadLimit)
+		dwPadLimit = 0 // the split is for images too large to pad
 		d := newDWConv(p, make([]float32, p.KW*p.C), Epilogue{})
+		if d.q != p || d.padLen != 0 {
+			t.Fatalf("%+v: padded with dwPadLimit 0", p)
+		}
 		for ox := 0; ox < d.ow; ox++ {
 			ix0 := ox*p.StrideW - p.PadLeft
 			lo, hi := dwTapRange(ix0, p.KW, p.DilationW, p.W)
@@ -48,6 +53,23 @@ func TestDepthwiseInterior(t *testing.T) {
 			if in := ox >= d.oxA && ox < d.oxB; in && !full {
 				t.Errorf("%+v: ox %d treated as interior, taps [%d,%d)", p, ox, lo, hi)
 			}
+		}
+	}
+}
+
+// TestDepthwiseBorders runs every depthwise case of the conv table with
+// padding done by the border split instead of a padded copy.
+func TestDepthwiseBorders(t *testing.T) {
+	defer func(l int) { dwPadLimit = l }(dwPadLimit)
+	dwPadLimit = 0
+	r := rand.New(rand.NewPCG(19, 20))
+	for _, tc := range convTestCases {
+		p := convTestP(tc.p)
+		if p.Group != p.C || p.OC != p.C || p.C == 1 {
+			continue
+		}
+		for _, ep := range []Epilogue{{Act: ActReLU6}, {Act: ActTanh}} {
+			convTestRun(t, r, fmt.Sprintf("%s/borders/act%d", tc.name, ep.Act), p, 2, ep, true)
 		}
 	}
 }

@@ -142,6 +142,14 @@ func Gemm(m int, a []float32, lda int, b PackedB, ep Epilogue, c []float32, ldc 
 				j0 := q * gemmNR
 				gemmRow4(k, ar, b.Data[j0*k:], (*[gemmRowPanels * gemmNR]float32)(bias(j0, gemmRowPanels)), lo, hi, cr[j0:])
 			}
+			if q < np && np >= gemmRowPanels {
+				// The last panels again as one group of 4, overlapping the
+				// previous group: a panel computed twice gets the same bits,
+				// and 4 panels at once beat 1 to 3 dependent chains.
+				j0 := (np - gemmRowPanels) * gemmNR
+				gemmRow4(k, ar, b.Data[j0*k:], (*[gemmRowPanels * gemmNR]float32)(bias(j0, gemmRowPanels)), lo, hi, cr[j0:])
+				q = np
+			}
 			for ; q < np; q++ {
 				j0 := q * gemmNR
 				gemmRow(k, ar, b.Data[j0*k:j0*k+k*gemmNR], (*[gemmNR]float32)(bias(j0, 1)), lo, hi, cr[j0:])

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgenn/edgenn/model"
 )
@@ -216,5 +217,29 @@ func TestBadInputs(t *testing.T) {
 				t.Fatalf("error %v, want one mentioning %q", err, c.want)
 			}
 		})
+	}
+}
+
+func TestProfile(t *testing.T) {
+	s, x := zooSession(t, "lenet5")
+	costs, err := s.Profile(5, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(costs) != len(s.Graph().Nodes)-1 { // Flatten is a view: no step
+		t.Fatalf("%d costs for %d compiled nodes (one of them a view)", len(costs), len(s.Graph().Nodes))
+	}
+	var total time.Duration
+	for _, c := range costs {
+		if c.Min < 0 || c.Median < c.Min || c.Op == "" {
+			t.Errorf("cost %+v: want 0 <= Min <= Median and an op", c)
+		}
+		total += c.Median
+	}
+	if total <= 0 {
+		t.Error("profiled nodes took no time at all")
+	}
+	if _, err := s.Profile(1, x[:5]); err == nil {
+		t.Error("Profile accepted an input of the wrong length")
 	}
 }

@@ -23,6 +23,7 @@ type benchResult struct {
 	Mode       string      `json:"mode"`
 	Batch      int         `json:"batch"`
 	Runs       int         `json:"runs"`
+	Warmup     int         `json:"warmup"`
 	N          int         `json:"n"`
 	MedianMS   float64     `json:"median_ms"`
 	P90MS      float64     `json:"p90_ms"`
@@ -62,6 +63,7 @@ func cmdBench(args []string, stdout io.Writer) error {
 	warmup := fs.Int("warmup", 20, "untimed runs first")
 	growth := fs.Int("growth", 0, "after timing, run this many more times and report memory growth")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	profile := fs.Bool("profile", false, "after timing, print each compiled node's median time")
 	inPath := fs.String("input", "", "raw float32 input for one item (default: a fixed pseudo-random input)")
 	refPath := fs.String("ref", "", "raw float32 reference output for one item: report the max abs difference")
 	name := fs.String("name", "", "model name in the report (default: the file's base name)")
@@ -100,7 +102,7 @@ func cmdBench(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	r := benchResult{Runtime: runtimeName(), Mode: "infer_b" + fmt.Sprint(*batch), Batch: *batch, Runs: *runs, N: *runs, GoVersion: runtime.Version()}
+	r := benchResult{Runtime: runtimeName(), Mode: "infer_b" + fmt.Sprint(*batch), Batch: *batch, Runs: *runs, Warmup: *warmup, N: *runs, GoVersion: runtime.Version()}
 	r.Model = *name
 	if r.Model == "" {
 		r.Model = strings.TrimSuffix(filepath.Base(pos[0]), filepath.Ext(pos[0]))
@@ -176,6 +178,15 @@ func cmdBench(args []string, stdout io.Writer) error {
 	if *growth > 0 {
 		fmt.Fprintf(stdout, "  %d more runs: Go heap Sys %d -> %d bytes, wasm memory %d -> %d bytes, %.3f mallocs per run\n", *growth,
 			r.Memory.SysAfterTiming, r.Memory.SysAfterGrowth, r.Memory.WasmAfterTiming, r.Memory.WasmAfterGrowth, r.Memory.MallocsPerRun)
+	}
+	if *profile {
+		costs, err := s.Profile(*runs, ins...)
+		if err != nil {
+			return err
+		}
+		for _, c := range costs {
+			fmt.Fprintf(stdout, "  %-28s %-14s median %8.1f us  min %8.1f us\n", c.Name, c.Op, float64(c.Median.Nanoseconds())/1e3, float64(c.Min.Nanoseconds())/1e3)
+		}
 	}
 	return nil
 }

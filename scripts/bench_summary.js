@@ -10,35 +10,41 @@ const models = ['lenet5', 'mobilenet_v1_025_128'];
 const out = [];
 const env = path.join(dir, 'env.txt');
 if (fs.existsSync(env)) out.push('```\n' + fs.readFileSync(env, 'utf8').trim() + '\n```\n');
-const inf = rows.filter((r) => r.mode === 'infer_b1' && r.median_ms != null);
-const rts = [...new Set(inf.map((r) => r.runtime))];
-out.push('## Inference, batch 1, ms: median of the repeat with the lowest median / its p90 (min over repeats) [every repeat\'s median]');
-out.push('| runtime | ' + models.join(' | ') + ' | max abs diff vs tfjs-cpu, argmax |');
-out.push('|---|' + models.map(() => '---').join('|') + '|---|');
 const best = {};
-for (const rt of rts) {
-  const cells = models.map((m) => {
-    const rs = inf.filter((r) => r.runtime === rt && r.model === m);
-    if (!rs.length) return 'n/a';
-    const b = rs.reduce((p, q) => (q.median_ms < p.median_ms ? q : p));
-    best[rt + '|' + m] = b.median_ms;
-    return `${f(b.median_ms)} / ${f(b.p90_ms)} (${f(Math.min(...rs.map((r) => r.min_ms)))}) [${rs.map((r) => f(r.median_ms)).join(', ')}]`;
-  });
-  const chk = models.map((m) => {
-    const r = inf.find((r) => r.runtime === rt && r.model === m);
-    const c = r && r.check; if (!c) return '-';
-    if (c.ref === 'written') return 'ref';
-    return `${(c.max_abs_diff_vs_ref || 0).toExponential(1)} ${c.argmax === c.ref_argmax ? 'ok' : 'ARGMAX MISMATCH'}`;
-  }).join('; ');
-  out.push(`| ${rt} | ${cells.join(' | ')} | ${chk} |`);
+function inferenceTable(title, inf, key) {
+  const rts = [...new Set(inf.map((r) => r.runtime))];
+  out.push(title);
+  out.push('| runtime | ' + models.join(' | ') + ' | max abs diff vs tfjs-cpu, argmax |');
+  out.push('|---|' + models.map(() => '---').join('|') + '|---|');
+  for (const rt of rts) {
+    const cells = models.map((m) => {
+      const rs = inf.filter((r) => r.runtime === rt && r.model === m);
+      if (!rs.length) return 'n/a';
+      const b = rs.reduce((p, q) => (q.median_ms < p.median_ms ? q : p));
+      best[key + '|' + rt + '|' + m] = b.median_ms;
+      return `${f(b.median_ms)} / ${f(b.p90_ms)} (${f(Math.min(...rs.map((r) => r.min_ms)))}) [${rs.map((r) => f(r.median_ms)).join(', ')}]`;
+    });
+    const chk = models.map((m) => {
+      const r = inf.find((r) => r.runtime === rt && r.model === m);
+      const c = r && r.check; if (!c) return '-';
+      if (c.ref === 'written') return 'ref';
+      return `${(c.max_abs_diff_vs_ref || 0).toExponential(1)} ${c.argmax === c.ref_argmax ? 'ok' : 'ARGMAX MISMATCH'}`;
+    }).join('; ');
+    out.push(`| ${rt} | ${cells.join(' | ')} | ${chk} |`);
+  }
+  const others = rts.filter((r) => r !== 'edgenn-wasm-simd');
+  if (rts.includes('edgenn-wasm-simd') && others.some((r) => !r.startsWith('edgenn'))) {
+    out.push('\nSpeed-up of edgenn wasm SIMD over each runtime (ratio of best medians, > 1 = edgenn faster):\n');
+    out.push('| runtime | ' + models.join(' | ') + ' |'); out.push('|---|' + models.map(() => '---').join('|') + '|');
+    const ratio = (rt, m) => { const a = best[key + '|edgenn-wasm-simd|' + m], b = best[key + '|' + rt + '|' + m]; return a && b ? (b / a).toFixed(2) + 'x' : '-'; };
+    for (const rt of others) out.push(`| ${rt} | ${models.map((m) => ratio(rt, m)).join(' | ')} |`);
+  }
 }
-const ratio = (a, b, m) => (best[a + '|' + m] && best[b + '|' + m]) ? (best[b + '|' + m] / best[a + '|' + m]).toFixed(2) + 'x' : '-';
-const anchorsSeen = rts.filter((r) => !r.startsWith('edgenn'));
-if (anchorsSeen.length) {
-  out.push('\n## Speed-up of edgenn wasm SIMD over each runtime (ratio of best medians, >1 = edgenn faster)');
-  out.push('| runtime | ' + models.join(' | ') + ' |'); out.push('|---|' + models.map(() => '---').join('|') + '|');
-  for (const rt of rts.filter((r) => r !== 'edgenn-wasm-simd')) out.push(`| ${rt} | ${models.map((m) => ratio('edgenn-wasm-simd', rt, m)).join(' | ')} |`);
-}
+const infer = rows.filter((r) => r.mode === 'infer_b1' && r.median_ms != null);
+inferenceTable('## Inference, batch 1, 20 warm-up runs (the anchors\' protocol), ms: median of the repeat with the lowest median / its p90 (min over repeats) [every repeat\'s median]',
+  infer.filter((r) => (r.warmup ?? 20) <= 20), 'std');
+const steady = infer.filter((r) => (r.warmup ?? 20) > 20);
+if (steady.length) inferenceTable(`\n## Inference, batch 1, steady state (${steady[0].warmup} warm-up runs), ms: same columns`, steady, 'steady');
 const mem = rows.filter((r) => r.memory && r.memory.growth_runs > 0);
 if (mem.length) {
   out.push('\n## Memory: activation arena; wasm linear memory (only grows, so its size is the peak) and Go heap Sys after timing, then after N more runs');

@@ -8,11 +8,12 @@
 #   scripts/bench_table.sh --quick   edgenn only, native and wasm SIMD (make run)
 #
 # env: ANCHORS (shared/anchors), NPM_PREFIX (installed anchors), RUNS (200),
-#      REPEATS (3), GROWTH (10000 runs for the memory-growth check), OUT.
+#      REPEATS (3), GROWTH (10000 runs for the memory-growth check),
+#      STEADY_WARMUP (2000 warm-up runs for the steady-state table), OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QUICK=0; [ "${1:-}" = "--quick" ] && QUICK=1
-RUNS="${RUNS:-200}"; REPEATS="${REPEATS:-3}"; GROWTH="${GROWTH:-10000}"
+RUNS="${RUNS:-200}"; REPEATS="${REPEATS:-3}"; GROWTH="${GROWTH:-10000}"; STEADY_WARMUP="${STEADY_WARMUP:-2000}"
 OUT="${OUT:-build/bench/$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$OUT/models"
 R="$OUT/results.jsonl"; : > "$R"
@@ -37,11 +38,13 @@ export NODE_PATH="$NPM_PREFIX/node_modules"
   echo "cpus $(nproc)"; grep -m1 'model name' /proc/cpuinfo; uptime; } > "$OUT/env.txt"
 node "$ANCHORS/gen_models.js" "$OUT/models" >&2
 
-edgenn_rows() { # $1 rep, $2 growth runs
+edgenn_rows() { # $1 rep, $2 growth runs, $3 warm-up runs
   for m in $MODELS; do
-    local a=("$OUT/models/$m.enn" --runs "$RUNS" --json --name "$m" --input "$OUT/models/$m.input.bin" --ref "$OUT/models/$m.ref_output.bin" --growth "$2")
+    local a=("$OUT/models/$m.enn" --runs "$RUNS" --warmup "$3" --json --name "$m" --input "$OUT/models/$m.input.bin" --ref "$OUT/models/$m.ref_output.bin" --growth "$2")
     log "edgenn native $m rep $1";      build/edgenn bench "${a[@]}" | sed "s/^{/{\"rep\":$1,/" >> "$R"
     log "edgenn wasm simd $m rep $1";   node "$WEXEC" build/host.wasm bench "${a[@]}" | sed "s/^{/{\"rep\":$1,/" >> "$R"
+    # The scalar build is ~10x slower: a tenth of the growth runs.
+    a[${#a[@]}-1]=$(( $2 / 10 ))
     log "edgenn wasm scalar $m rep $1"; node "$WEXEC" build/host-scalar.wasm bench "${a[@]}" | sed "s/^{/{\"rep\":$1,/" >> "$R"
   done
 }
@@ -51,7 +54,18 @@ for rep in $(seq 1 "$REPEATS"); do
   done
   log "onnxruntime-web-1t rep $rep"; node "$ANCHORS/bench_ort.js" web-1t "$OUT/models" "$RUNS" 2>/dev/null | grep '^{' | sed "s/^{/{\"rep\":$rep,/" >> "$R"
   g=0; [ "$rep" = 1 ] && g="$GROWTH"
-  edgenn_rows "$rep" "$g"
+  edgenn_rows "$rep" "$g" 20
+done
+
+# Steady state: V8 compiles wasm first with its baseline compiler and moves hot
+# functions to the optimising one only after enough calls; 20 warm-up runs do
+# not get there for small models. Every wasm runtime again, warmed up longer.
+export ANCHORS
+for rep in 1 2; do
+  for w in ort-web-1t tfjs-wasm-simd; do
+    log "steady $w rep $rep"; node scripts/anchors_steady.js "$w" "$OUT/models" "$RUNS" "$STEADY_WARMUP" 2>/dev/null | grep '^{' | sed "s/^{/{\"rep\":$rep,/" >> "$R"
+  done
+  edgenn_rows "$rep" 0 "$STEADY_WARMUP"
 done
 
 # GEMM micro-kernel throughput in wasm (Go benchmarks under Node).
@@ -59,7 +73,7 @@ W="$(GOTOOLCHAIN=go1.27.3 go env GOROOT)/lib/wasm/go_js_wasm_exec"
 for v in simd scalar; do
   exp=""; [ "$v" = simd ] && exp="simd"
   log "GEMM benchmarks wasm $v"
-  GOEXPERIMENT="$exp" GOTOOLCHAIN=go1.27.3 GOOS=js GOARCH=wasm go test -exec="$W" -run XXX -bench 'BenchmarkGemm' -benchtime=20x ./kernels/ 2>&1 \
+  GOEXPERIMENT="$exp" GOTOOLCHAIN=go1.27.3 GOOS=js GOARCH=wasm go test -exec="$W" -run XXX -bench 'BenchmarkGemm' ./kernels/ 2>&1 \
     | sed -n "s/^\(BenchmarkGemm[^ ]*\).* \([0-9.]*\) GFLOP\/s.*/{\"gemm\":\"\1\",\"build\":\"wasm-$v\",\"gflops\":\2}/p" >> "$R" || true
 done
 

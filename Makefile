@@ -97,7 +97,8 @@ bench: $(BUILD)/edgenn $(BUILD)/host.wasm $(BUILD)/host-scalar.wasm anchors wasm
 	ANCHORS=$(ANCHORS) NPM_PREFIX=$(NPM_PREFIX) REFDIR=$(REFDIR) scripts/bench_table.sh
 
 fuzz:
-	$(GO) test ./model/ -run XXX -fuzz FuzzDecode -fuzztime 60s
+	$(GO) test ./model/ -run XXX -fuzz FuzzDecode -fuzztime 60s -fuzzminimizetime 5s
+	$(GO) test ./engine/ -run XXX -fuzz FuzzSession -fuzztime 60s -fuzzminimizetime 5s
 
 clean:
 	rm -rf $(BUILD)

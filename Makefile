@@ -99,6 +99,7 @@ bench: $(BUILD)/edgenn $(BUILD)/host.wasm $(BUILD)/host-scalar.wasm anchors wasm
 fuzz:
 	$(GO) test ./model/ -run XXX -fuzz FuzzDecode -fuzztime 60s -fuzzminimizetime 5s
 	$(GO) test ./engine/ -run XXX -fuzz FuzzSession -fuzztime 60s -fuzzminimizetime 5s
+	$(GO) test ./engine/ -run XXX -fuzz FuzzOneOp -fuzztime 60s -fuzzminimizetime 5s
 
 clean:
 	rm -rf $(BUILD)

@@ -137,7 +137,14 @@ func naiveRun(t *testing.T, g *model.Graph, batch int, inputs ...[]float32) map[
 		case model.OpGlobalAvgPool:
 			y, _ = naive.Mean(in(0), sh(0), []int{1, 2})
 		case model.OpMean:
-			y, _ = naive.Mean(in(0), sh(0), a.Ints("axes", nil))
+			var axes []int
+			for _, ax := range a.Ints("axes", nil) {
+				if ax < 0 {
+					ax += len(sh(0))
+				}
+				axes = append(axes, ax)
+			}
+			y, _ = naive.Mean(in(0), sh(0), axes)
 		case model.OpPad:
 			y, _ = naive.Pad(in(0), sh(0), a.Ints("pads", nil), a.String("mode", "constant"), a.Float("value", 0))
 		case model.OpConcat:

@@ -76,6 +76,10 @@ func AvgPool(p PoolParams, n int, x, y []float32) {
 	hot.pool(p, n, x, y, true)
 }
 
+// poolScalar is the scalar twin of poolSIMD. Per output element it starts
+// from the window's first real cell, takes max (Go's max: NaN wins, -0 < +0)
+// or float32 sum over the other real cells in row-major window order, and
+// divides an average once by the count (not when the count is 1).
 func poolScalar(p PoolParams, n int, x, y []float32, avg bool) {
 	oh, ow := p.OutSize()
 	c := p.C
@@ -90,34 +94,40 @@ func poolScalar(p PoolParams, n int, x, y []float32, avg bool) {
 				x0 := ox*p.StrideW - p.PadLeft
 				kx0, kx1 := max(0, -x0), min(p.KW, p.W-x0)
 				yo := yb[(oy*ow+ox)*c : (oy*ow+ox+1)*c]
-				first := true
-				for ky := ky0; ky < ky1; ky++ {
-					for kx := kx0; kx < kx1; kx++ {
-						o := ((y0+ky)*p.W + x0 + kx) * c
-						xi := xb[o : o+c]
-						switch {
-						case first:
-							copy(yo, xi)
-							first = false
-						case avg:
-							vecAddScalar(yo, xi)
-						default:
-							vecMaxScalar(yo, xi)
+				cnt := poolCount(p, ky0, ky1, kx0, kx1)
+				first := ((y0+ky0)*p.W + x0 + kx0) * c
+				for j := range yo {
+					acc := xb[first+j]
+					for ky := ky0; ky < ky1; ky++ {
+						for kx := kx0; kx < kx1; kx++ {
+							if ky == ky0 && kx == kx0 {
+								continue
+							}
+							v := xb[((y0+ky)*p.W+x0+kx)*c+j]
+							if avg {
+								acc += v
+							} else {
+								acc = max(acc, v)
+							}
 						}
 					}
-				}
-				if avg {
-					cnt := p.KH * p.KW
-					if !p.CountIncludePad {
-						cnt = (ky1 - ky0) * (kx1 - kx0)
+					if avg && cnt != 1 {
+						acc /= float32(cnt)
 					}
-					if cnt != 1 {
-						vecDivScalar(yo, float32(cnt))
-					}
+					yo[j] = acc
 				}
 			}
 		}
 	}
+}
+
+// poolCount is AvgPool's divisor for the window whose real cells are rows
+// [ky0,ky1) and columns [kx0,kx1) of the kernel.
+func poolCount(p PoolParams, ky0, ky1, kx0, kx1 int) int {
+	if p.CountIncludePad {
+		return p.KH * p.KW
+	}
+	return (ky1 - ky0) * (kx1 - kx0)
 }
 
 // gapBlock is how many rows GlobalAvgPool sums in float32 before adding the

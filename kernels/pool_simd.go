@@ -6,7 +6,10 @@
 
 package kernels
 
-import "simd/archsimd"
+import (
+	"simd/archsimd"
+	"unsafe"
+)
 
 func init() {
 	hot.pool, hotSIMD.pool = poolSIMD, poolSIMD
@@ -14,79 +17,156 @@ func init() {
 	haveSIMD = true
 }
 
-// poolSIMD is poolScalar four channels at a time, with the same operations
-// in the same order per channel (first cell copied, then max or add in
-// window order, then one division), so the two agree bit for bit.
+// poolSIMD computes what poolScalar does, with the same operations in the
+// same order per element, so the two agree bit for bit. For C >= 4 it
+// vectorises over channels, four at a time, the last four overlapping the
+// previous ones when 4 does not divide C (recomputing a value is harmless:
+// each is computed whole in a register and stored once); smaller C runs the
+// scalar loop. It checks the extent of x and y once, then addresses them
+// with unsafe.Add.
 func poolSIMD(p PoolParams, n int, x, y []float32, avg bool) {
 	oh, ow := p.OutSize()
 	c := p.C
 	img, oimg := p.H*p.W*c, oh*ow*c
+	// Invariant for the unsafe addressing below: x holds n images of H*W*C
+	// and y n of OH*OW*C (the slicing panics otherwise); a window's real
+	// cells (rows y0+[ky0,ky1), columns x0+[kx0,kx1)) lie in the image, and
+	// a vector at channel j <= C-4 of a cell stays within that cell.
 	x, y = x[:n*img], y[:n*oimg]
+	if n == 0 {
+		return
+	}
+	xp, yp := unsafe.Pointer(unsafe.SliceData(x)), unsafe.Pointer(unsafe.SliceData(y))
+	rsb, csb := uintptr(p.W*c)*4, uintptr(c)*4
+	if c >= 4 && p.PadTop == 0 && p.PadBottom == 0 && p.PadLeft == 0 && p.PadRight == 0 {
+		poolUnpaddedSIMD(p, n, oh, ow, xp, yp, avg)
+		return
+	}
 	for b := range n {
-		xb, yb := x[b*img:(b+1)*img], y[b*oimg:(b+1)*oimg]
+		xb, yb := unsafe.Add(xp, uintptr(b*img)*4), unsafe.Add(yp, uintptr(b*oimg)*4)
 		for oy := range oh {
 			y0 := oy*p.StrideH - p.PadTop
 			ky0, ky1 := max(0, -y0), min(p.KH, p.H-y0)
+			nky := ky1 - ky0
 			for ox := range ow {
 				x0 := ox*p.StrideW - p.PadLeft
 				kx0, kx1 := max(0, -x0), min(p.KW, p.W-x0)
-				yo := yb[(oy*ow+ox)*c : (oy*ow+ox+1)*c]
-				first := true
-				for ky := ky0; ky < ky1; ky++ {
-					for kx := kx0; kx < kx1; kx++ {
-						o := ((y0+ky)*p.W + x0 + kx) * c
-						xi := xb[o : o+c]
-						switch {
-						case first:
-							j := 0
-							for ; j <= len(xi)-4; j += 4 {
-								archsimd.LoadFloat32x4(xi[j:]).Store(yo[j:])
-							}
-							for ; j < len(xi); j++ {
-								yo[j] = xi[j]
-							}
-							first = false
-						case avg:
-							j := 0
-							for ; j <= len(xi)-4; j += 4 {
-								archsimd.LoadFloat32x4(yo[j:]).Add(archsimd.LoadFloat32x4(xi[j:])).Store(yo[j:])
-							}
-							for ; j < len(xi); j++ {
-								yo[j] += xi[j]
-							}
-						default:
-							j := 0
-							for ; j <= len(xi)-4; j += 4 {
-								archsimd.LoadFloat32x4(yo[j:]).Max(archsimd.LoadFloat32x4(xi[j:])).Store(yo[j:])
-							}
-							for ; j < len(xi); j++ {
-								if v := xi[j]; v > yo[j] || v != v {
-									yo[j] = v
+				nkx := kx1 - kx0
+				cnt := poolCount(p, ky0, ky1, kx0, kx1)
+				base := unsafe.Add(xb, uintptr((y0+ky0)*p.W+x0+kx0)*csb)
+				yo := unsafe.Add(yb, uintptr(oy*ow+ox)*csb)
+				if c < 4 {
+					for j := range c {
+						o := uintptr(j) * 4
+						acc := *(*float32)(unsafe.Add(base, o))
+						for ky := range nky {
+							r := unsafe.Add(base, uintptr(ky)*rsb+o)
+							for kx := range nkx {
+								if ky == 0 && kx == 0 {
+									continue
+								}
+								v := *(*float32)(unsafe.Add(r, uintptr(kx)*csb))
+								if avg {
+									acc += v
+								} else {
+									acc = max(acc, v)
 								}
 							}
 						}
+						if avg && cnt != 1 {
+							acc /= float32(cnt)
+						}
+						*(*float32)(unsafe.Add(yo, o)) = acc
 					}
+					continue
 				}
-				if avg {
-					cnt := p.KH * p.KW
-					if !p.CountIncludePad {
-						cnt = (ky1 - ky0) * (kx1 - kx0)
-					}
-					if cnt != 1 {
-						d := float32(cnt)
-						vd := archsimd.BroadcastFloat32x4(d)
-						j := 0
-						for ; j <= len(yo)-4; j += 4 {
-							archsimd.LoadFloat32x4(yo[j:]).Div(vd).Store(yo[j:])
+				vd := archsimd.BroadcastFloat32x4(float32(cnt))
+				for j := 0; j < c; j += 4 {
+					o := uintptr(min(j, c-4)) * 4
+					acc := poolLoad(unsafe.Add(base, o))
+					for ky := range nky {
+						r := unsafe.Add(base, uintptr(ky)*rsb+o)
+						for kx := range nkx {
+							if ky == 0 && kx == 0 {
+								continue
+							}
+							v := poolLoad(unsafe.Add(r, uintptr(kx)*csb))
+							if avg {
+								acc = acc.Add(v)
+							} else {
+								acc = acc.Max(v)
+							}
 						}
-						for ; j < len(yo); j++ {
-							yo[j] /= d
-						}
 					}
+					if avg && cnt != 1 {
+						acc = acc.Div(vd)
+					}
+					acc.StoreArray((*[4]float32)(unsafe.Add(yo, o)))
 				}
 			}
 		}
 	}
+}
+
+// poolUnpaddedSIMD is poolSIMD for C >= 4 without padding, where every
+// window is whole: no per-pixel clipping, a fixed divisor, and the 2x2
+// window unrolled. x and y are poolSIMD's, past its bounds check.
+func poolUnpaddedSIMD(p PoolParams, n, oh, ow int, xp, yp unsafe.Pointer, avg bool) {
+	c := p.C
+	img, oimg := p.H*p.W*c, oh*ow*c
+	rsb, csb := uintptr(p.W*c)*4, uintptr(c)*4
+	syb, sxb := uintptr(p.StrideH)*rsb, uintptr(p.StrideW)*csb
+	cnt := p.KH * p.KW
+	div := avg && cnt != 1
+	vd := archsimd.BroadcastFloat32x4(float32(cnt))
+	two := p.KH == 2 && p.KW == 2
+	last := uintptr(c-4) * 4
+	for b := range n {
+		xb, yo := unsafe.Add(xp, uintptr(b*img)*4), unsafe.Add(yp, uintptr(b*oimg)*4)
+		for oy := range oh {
+			row := unsafe.Add(xb, uintptr(oy)*syb)
+			for ox := range ow {
+				base := unsafe.Add(row, uintptr(ox)*sxb)
+				for j := uintptr(0); j < csb; j += 16 {
+					o := min(j, last)
+					q := unsafe.Add(base, o)
+					var acc archsimd.Float32x4
+					switch {
+					case two && avg:
+						acc = poolLoad(q).Add(poolLoad(unsafe.Add(q, csb))).Add(poolLoad(unsafe.Add(q, rsb))).Add(poolLoad(unsafe.Add(q, rsb+csb)))
+					case two:
+						acc = poolLoad(q).Max(poolLoad(unsafe.Add(q, csb))).Max(poolLoad(unsafe.Add(q, rsb))).Max(poolLoad(unsafe.Add(q, rsb+csb)))
+					default:
+						acc = poolLoad(q)
+						for ky := range p.KH {
+							r := unsafe.Add(q, uintptr(ky)*rsb)
+							for kx := range p.KW {
+								if ky == 0 && kx == 0 {
+									continue
+								}
+								v := poolLoad(unsafe.Add(r, uintptr(kx)*csb))
+								if avg {
+									acc = acc.Add(v)
+								} else {
+									acc = acc.Max(v)
+								}
+							}
+						}
+					}
+					if div {
+						acc = acc.Div(vd)
+					}
+					acc.StoreArray((*[4]float32)(unsafe.Add(yo, o)))
+				}
+				yo = unsafe.Add(yo, csb)
+			}
+		}
+	}
+}
+
+// poolLoad loads the 4 float32s at p.
+func poolLoad(p unsafe.Pointer) archsimd.Float32x4 {
+	return archsimd.LoadFloat32x4Array((*[4]float32)(p))
 }
 
 // globalAvgPoolSIMD sums four channels at a time, in the same order per

@@ -16,6 +16,13 @@ func poolCases(r *rand.Rand) []naive.Pool2D {
 		{N: 1, H: 5, W: 5, C: 5, KH: 5, KW: 5, SH: 1, SW: 1, PT: 4, PB: 4, PL: 4, PR: 4},
 		{N: 1, H: 1, W: 1, C: 33, KH: 1, KW: 1, SH: 1, SW: 1},
 	}
+	// kernel == stride, unpadded (LeNet's 2x2/2): every C from 1 to 9 (the
+	// SIMD path's scalar C < 4, whole vectors, and an overlapping last
+	// vector), odd H and W (a row or column left out), batch 3.
+	for c := 1; c <= 9; c++ {
+		cs = append(cs, naive.Pool2D{N: 3, H: 7 + c%2, W: 9 - c%2, C: c, KH: 2, KW: 2, SH: 2, SW: 2})
+		cs = append(cs, naive.Pool2D{N: 1, H: 9, W: 10, C: c, KH: 3, KW: 3, SH: 3, SW: 3})
+	}
 	for range 30 {
 		p := naive.Pool2D{N: 1 + r.IntN(2), H: 1 + r.IntN(9), W: 1 + r.IntN(9), C: 1 + r.IntN(19),
 			KH: 1 + r.IntN(4), KW: 1 + r.IntN(4), SH: 1 + r.IntN(4), SW: 1 + r.IntN(4)}

@@ -142,6 +142,16 @@ func constData(c *opCtx, i int, what string) ([]float32, error) {
 	return t.Data, nil
 }
 
+// weightsAndBias returns a Conv2D's or Dense's constant weights (input 1) and
+// optional bias (input 2).
+func weightsAndBias(c *opCtx) (w, bias []float32, err error) {
+	if w, err = constData(c, 1, "weights"); err != nil {
+		return nil, nil, err
+	}
+	bias, err = constData(c, 2, "bias")
+	return w, bias, err
+}
+
 // cached returns the session's batch-independent kernel for the node, making
 // it on first use, so that weights are packed once for every batch size.
 func cached[T any](c *opCtx, build func() (T, error)) (T, error) {
@@ -161,11 +171,7 @@ func prepConv2D(c *opCtx) (prepared, error) {
 	if len(xs) != 4 || len(ws) != 4 {
 		return prepared{}, errors.New("Conv2D needs a 4-D input and 4-D HWIO weights")
 	}
-	w, err := constData(c, 1, "weights")
-	if err != nil {
-		return prepared{}, err
-	}
-	bias, err := constData(c, 2, "bias")
+	w, bias, err := weightsAndBias(c)
 	if err != nil {
 		return prepared{}, err
 	}
@@ -203,11 +209,7 @@ func prepDense(c *opCtx) (prepared, error) {
 	if len(xs) != 2 || len(ws) != 2 {
 		return prepared{}, errors.New("Dense needs a 2-D input and 2-D [in,out] weights")
 	}
-	w, err := constData(c, 1, "weights")
-	if err != nil {
-		return prepared{}, err
-	}
-	bias, err := constData(c, 2, "bias")
+	w, bias, err := weightsAndBias(c)
 	if err != nil {
 		return prepared{}, err
 	}

@@ -243,3 +243,21 @@ func TestProfile(t *testing.T) {
 		t.Error("Profile accepted an input of the wrong length")
 	}
 }
+
+// TestZooMatchesNaive runs zoo networks that have no TensorFlow.js reference
+// here (MobileNetV2's inverted residuals, linear bottlenecks and residual
+// Adds) against the naive interpreter on the uncompiled graph.
+func TestZooMatchesNaive(t *testing.T) {
+	for _, name := range []string{"mobilenet_v2_035_64", "mobilenet_v1_050_64"} {
+		t.Run(name, func(t *testing.T) {
+			s, x := zooSession(t, name)
+			out, err := s.Run(x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, _ := model.Zoo(name)
+			want := naiveRun(t, g, 1, x)[g.Outputs[0].Name]
+			closeEnough(t, name, out[0], want, 1e-5)
+		})
+	}
+}

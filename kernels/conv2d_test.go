@@ -57,6 +57,11 @@ var convTestCases = []convTestCase{
 	{"direct_c1_oc3_narrow", ConvParams{H: 6, W: 3, C: 1, KH: 2, KW: 2, OC: 3}},
 	{"direct_c2_oc1_asym", ConvParams{H: 5, W: 9, C: 2, KH: 1, KW: 3, OC: 1, StrideW: 2, PadLeft: 1, PadRight: 3}},
 	{"direct_c1_oc6_lenet1_odd", ConvParams{H: 13, W: 13, C: 1, KH: 5, KW: 5, OC: 6, PadTop: 2, PadBottom: 2, PadLeft: 2, PadRight: 2}},
+	// Segments (KW*C) either side of convTileShort (8), where the SIMD
+	// build switches between its one-tap and unrolled tile loops.
+	{"direct_c1_oc6_seg4", ConvParams{H: 9, W: 9, C: 1, KH: 4, KW: 4, OC: 6, StrideH: 2}},
+	{"direct_c7_oc6_seg7", ConvParams{H: 6, W: 9, C: 7, KH: 3, KW: 1, OC: 6, PadTop: 1, PadBottom: 1}},
+	{"direct_c2_oc10_seg8", ConvParams{H: 7, W: 10, C: 2, KH: 2, KW: 4, OC: 10, PadLeft: 1, PadRight: 2}},
 }
 
 // TestConv2DPath checks which way NewConv2D compiles a convolution: the

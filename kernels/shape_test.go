@@ -80,7 +80,9 @@ func wantErr(t *testing.T, what string, err error, fragments ...string) {
 
 func checkNoAllocs(t *testing.T, what string, f func()) {
 	t.Helper()
-	if n := testing.AllocsPerRun(5, f); n != 0 {
+	// 50 runs: a kernel that allocates does so on every run, while the wasm
+	// runtime's own rare allocation (seen once in CI-like runs) rounds away.
+	if n := testing.AllocsPerRun(50, f); n != 0 {
 		t.Fatalf("%s: %v allocations per run, want 0", what, n)
 	}
 }

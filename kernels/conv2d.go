@@ -124,6 +124,7 @@ type Conv2D struct {
 	rows   int        // im2col rows per block
 	b      []PackedB  // per group
 	epg    []Epilogue // per group: ep with its slice of the bias
+	stage  []float32  // one group's weights, [kg, OC/Group], while packing (Group > 1)
 	dw     *dwConv
 	// direct path: the padded image's width and length (0 without padding)
 	// and the bias padded with zeros to whole panels
@@ -183,18 +184,61 @@ func NewConv2D(p ConvParams, w []float32, ep Epilogue) (*Conv2D, error) {
 	}
 	c.b = make([]PackedB, p.Group)
 	c.epg = make([]Epilogue, p.Group)
-	bg := make([]float32, kg*ocg)
+	if p.Group > 1 {
+		c.stage = make([]float32, kg*ocg)
+	}
 	for g := range p.Group {
-		for k := 0; k < kg; k++ {
-			copy(bg[k*ocg:(k+1)*ocg], w[k*p.OC+g*ocg:])
-		}
-		c.b[g] = PackB(bg, kg, ocg, make([]float32, PackedBLen(kg, ocg)))
+		c.b[g] = PackedB{K: kg, N: ocg, Data: make([]float32, PackedBLen(kg, ocg))}
 		c.epg[g] = c.ep
 		if c.ep.Bias != nil {
 			c.epg[g].Bias = c.ep.Bias[g*ocg : (g+1)*ocg]
 		}
 	}
+	c.pack(w)
 	return c, nil
+}
+
+// pack packs w (HWIO) into the per-group GEMM panels, reusing their storage.
+func (c *Conv2D) pack(w []float32) {
+	ocg := c.p.OC / c.p.Group
+	for g := range c.p.Group {
+		bg := w // one group: HWIO is already the [kg, OC] right-hand matrix
+		if c.p.Group > 1 {
+			bg = c.stage
+			for k := 0; k < c.kg; k++ {
+				copy(bg[k*ocg:(k+1)*ocg], w[k*c.p.OC+g*ocg:])
+			}
+		}
+		c.b[g] = PackB(bg, c.kg, ocg, c.b[g].Data)
+	}
+}
+
+// SetWeights replaces the convolution's weights (HWIO, the length NewConv2D
+// took) and, when it was built with a bias, its bias ([OC]; nil keeps the
+// bias as it is). It repacks in place and allocates nothing: a trainer calls
+// it after every optimiser step. A bias for a convolution built without one,
+// or a wrong length, is an error.
+func (c *Conv2D) SetWeights(w, bias []float32) error {
+	if len(w) != c.kg*c.p.OC {
+		return errors.New("conv: SetWeights: len(w) = " + strconv.Itoa(len(w)) + ", want " + strconv.Itoa(c.kg*c.p.OC))
+	}
+	if bias != nil && (c.ep.Bias == nil || len(bias) != c.p.OC) {
+		return errors.New("conv: SetWeights: bias of " + strconv.Itoa(len(bias)) + " values for a convolution built with " +
+			strconv.Itoa(len(c.ep.Bias)))
+	}
+	if bias != nil {
+		copy(c.ep.Bias, bias) // the per-group epilogues slice this array
+		copy(c.biasPad, bias)
+	}
+	if c.path == convDepthwise {
+		copy(c.dw.w, w)
+		if bias != nil {
+			copy(c.dw.bias, bias)
+		}
+		return nil
+	}
+	c.pack(w)
+	return nil
 }
 
 // Params returns the parameters c was built for.

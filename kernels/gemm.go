@@ -233,6 +233,23 @@ func NewDense(k, n int, w []float32, ep Epilogue) (*Dense, error) {
 	return d, nil
 }
 
+// SetWeights replaces the layer's weights ([k,n], as NewDense took them)
+// and, when it was built with a bias, its bias ([n]; nil keeps it). It
+// repacks in place and allocates nothing: a trainer calls it after every
+// optimiser step.
+func (d *Dense) SetWeights(w, bias []float32) error {
+	if len(w) != d.k*d.n {
+		return errors.New("kernels.Dense.SetWeights: len(w)=" + strconv.Itoa(len(w)) + ", want " + strconv.Itoa(d.k*d.n))
+	}
+	if bias != nil && (d.ep.Bias == nil || len(bias) != d.n) {
+		return errors.New("kernels.Dense.SetWeights: bias of " + strconv.Itoa(len(bias)) + " values for a layer built with " +
+			strconv.Itoa(len(d.ep.Bias)))
+	}
+	copy(d.ep.Bias, bias)
+	d.b = PackB(w, d.k, d.n, d.b.Data)
+	return nil
+}
+
 // ScratchLen returns the float32s of scratch Run needs, for any m.
 func (d *Dense) ScratchLen() int { return GemmScratchLen(d.k) }
 

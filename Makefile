@@ -15,7 +15,7 @@ CACHE := .cache
 ANCHORS ?= $(abspath $(firstword $(wildcard ../shared/anchors /work/shared/anchors)))
 NPM_PREFIX := $(abspath $(CACHE))/anchors-npm
 REFDIR := $(abspath $(CACHE))/anchors-models
-WASM_PKGS := ./kernels/ ./model/ ./engine/
+WASM_PKGS := ./kernels/ ./model/ ./engine/ ./data/
 
 .PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz zoo-models
 

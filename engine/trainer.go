@@ -1,0 +1,304 @@
+package engine
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/edgenn/edgenn/kernels"
+	"github.com/edgenn/edgenn/model"
+)
+
+// TrainOptions configure a Trainer.
+type TrainOptions struct {
+	// Batch is the number of examples every Step takes. Required.
+	Batch int
+	// Loss is "crossentropy" (the default: softmax cross-entropy on integer
+	// labels; a final Softmax in the model is folded into the loss) or
+	// "mse" (labels are then ignored and Step takes targets).
+	Loss string
+	// Optimizer defaults to SGD{LR: 0.01}.
+	Optimizer Optimizer
+	// Trainable lists name prefixes of the weight tensors to train; nil
+	// trains every weight and bias. A prefix that matches nothing is an
+	// error, so that a typo cannot silently freeze the whole model.
+	Trainable []string
+}
+
+// param is one trained tensor: the trainer's own copy of its values, its
+// gradient and the optimiser's state.
+type param struct {
+	name    string
+	w, g    []float32
+	m, v    []float32 // optimiser state (momentum / Adam moments)
+	written bool      // whether the last backward pass wrote g
+}
+
+// tnode is one node of the training graph, bound to its buffers.
+type tnode struct {
+	n       *model.Node
+	forward func()
+	// backward reads the gradient of the node's output and writes the
+	// gradients of its parameters and of the inputs that need one.
+	backward func()
+	// sync pushes updated parameters into the forward kernel.
+	sync func()
+}
+
+// Trainer trains a model's weights on batches of examples: forward, loss,
+// backward and an optimiser step in one Step call, which allocates nothing.
+// It supports the ops of convolutional classifiers (Conv2D and Dense with a
+// fused ReLU, ReLU6, Sigmoid or Tanh, MaxPool, AvgPool, GlobalAvgPool,
+// Flatten, Reshape, the standalone activations, Add/Sub/Mul/Div, a final
+// Softmax); others are refused by NewTrainer with an error naming them.
+// A Trainer is not safe for concurrent use.
+type Trainer struct {
+	src     *model.Graph
+	opts    TrainOptions
+	nodes   []*tnode
+	params  []*param
+	byName  map[string]*param
+	act     map[string][]float32 // forward values
+	grad    map[string][]float32 // gradients of computed values
+	input   []float32
+	logits  []float32
+	dlogits []float32
+	classes int
+	step    int
+	scratch []float32   // shared by every node's kernels
+	zero    [][]float32 // gradients summed over several readers: zeroed before backward
+}
+
+// NewTrainer prepares g for training with the given options. g is not
+// modified; Graph returns the trained model.
+func NewTrainer(g *model.Graph, o TrainOptions) (*Trainer, error) {
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Batch < 1 || o.Batch > maxBatch {
+		return nil, errors.New("engine: Trainer batch " + strconv.Itoa(o.Batch) + " is not in [1, " + strconv.Itoa(maxBatch) + "]")
+	}
+	if o.Loss == "" {
+		o.Loss = "crossentropy"
+	}
+	if o.Loss != "crossentropy" && o.Loss != "mse" {
+		return nil, errors.New("engine: unknown loss " + strconv.Quote(o.Loss) + " (crossentropy or mse)")
+	}
+	if o.Optimizer == nil {
+		o.Optimizer = SGD{LR: 0.01}
+	}
+	if msg := o.Optimizer.valid(); msg != "" {
+		return nil, errors.New("engine: " + msg)
+	}
+	if len(g.Inputs) != 1 || len(g.Outputs) != 1 {
+		return nil, errors.New("engine: the Trainer takes models with one input and one output")
+	}
+	t := &Trainer{src: g, opts: o, byName: map[string]*param{}, act: map[string][]float32{}, grad: map[string][]float32{}}
+	nodes := g.Nodes
+	out := g.Outputs[0].Name
+	if o.Loss == "crossentropy" && len(nodes) > 0 {
+		if last := nodes[len(nodes)-1]; last.Op == model.OpSoftmax && last.Outputs[0] == out {
+			nodes, out = nodes[:len(nodes)-1], last.Inputs[0] // train on the logits
+		}
+	}
+	shapes, err := model.InferShapes(g, o.Batch)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.chooseParams(g, nodes, o.Trainable); err != nil {
+		return nil, err
+	}
+	// needs[v]: v depends on a trained parameter, so backward must reach it.
+	needs := map[string]bool{}
+	for _, n := range nodes {
+		for _, in := range n.Inputs {
+			if needs[in] || t.byName[in] != nil {
+				needs[n.Outputs[0]] = true
+			}
+		}
+	}
+	uses := map[string]int{}
+	for _, n := range nodes {
+		for _, in := range n.Inputs {
+			uses[in]++
+		}
+	}
+	in := g.Inputs[0].Name
+	t.input = make([]float32, model.NumElements(shapes[in]))
+	t.act[in] = t.input
+	for _, tn := range g.Tensors {
+		if p := t.byName[tn.Name]; p != nil {
+			t.act[tn.Name] = p.w
+		} else {
+			t.act[tn.Name] = tn.Data
+		}
+	}
+	for _, n := range nodes {
+		if len(n.Outputs) != 1 {
+			return nil, nodeError(n, errors.New("the Trainer takes single-output nodes"))
+		}
+		o := n.Outputs[0]
+		t.act[o] = make([]float32, model.NumElements(shapes[o]))
+		if needs[o] {
+			t.grad[o] = make([]float32, len(t.act[o]))
+		}
+	}
+	// Inputs read by several nodes get their gradient summed: each reader
+	// writes into a private buffer that is then added in.
+	scratch := 0
+	for _, n := range nodes {
+		tn, s, err := t.bind(n, shapes, needs, uses)
+		if err != nil {
+			return nil, nodeError(n, err)
+		}
+		scratch = max(scratch, s)
+		t.nodes = append(t.nodes, tn)
+	}
+	t.scratch = make([]float32, scratch)
+	ls := shapes[out]
+	t.logits = t.act[out]
+	t.classes = ls[len(ls)-1]
+	t.dlogits = t.grad[out]
+	if t.dlogits == nil {
+		return nil, errors.New("engine: no trained parameter reaches the output " + strconv.Quote(out))
+	}
+	return t, nil
+}
+
+// chooseParams makes the trainer's copies of the weight tensors that match
+// the trainable prefixes (all constant inputs of Conv2D, Dense and the
+// binary ops when prefixes is nil).
+func (t *Trainer) chooseParams(g *model.Graph, nodes []*model.Node, prefixes []string) error {
+	matched := make([]bool, len(prefixes))
+	for _, n := range nodes {
+		for i, in := range n.Inputs {
+			tn := g.Tensor(in)
+			if tn == nil || t.byName[in] != nil || tn.DType != model.Float32 {
+				continue
+			}
+			if (n.Op == model.OpConv2D || n.Op == model.OpDense) && i == 0 {
+				continue
+			}
+			ok := prefixes == nil
+			for j, p := range prefixes {
+				if strings.HasPrefix(in, p) {
+					ok, matched[j] = true, true
+				}
+			}
+			if !ok {
+				continue
+			}
+			p := &param{name: in, w: append([]float32(nil), tn.Data...)}
+			p.g = make([]float32, len(p.w))
+			p.m = make([]float32, len(p.w))
+			p.v = make([]float32, len(p.w))
+			t.params = append(t.params, p)
+			t.byName[in] = p
+		}
+	}
+	for j, ok := range matched {
+		if !ok {
+			return errors.New("engine: trainable prefix " + strconv.Quote(prefixes[j]) + " matches no weight tensor")
+		}
+	}
+	if len(t.params) == 0 {
+		return errors.New("engine: the model has no trainable weights")
+	}
+	return nil
+}
+
+// Step runs one training step on a batch: x holds Batch examples (NHWC,
+// concatenated) and labels Batch class indices (crossentropy) or targets the
+// size of the output (mse). It returns the batch's mean loss before the
+// update. A label out of range, a wrong length or a non-finite loss is an
+// error, and then no weight has changed.
+func (t *Trainer) Step(x []float32, labels []int32, targets []float32) (float64, error) {
+	loss, err := t.lossAndGrad(x, labels, targets)
+	if err != nil {
+		return loss, err
+	}
+	t.step++
+	for _, p := range t.params {
+		if p.written {
+			t.opts.Optimizer.update(p, t.step)
+		}
+	}
+	t.sync()
+	return loss, nil
+}
+
+// sync pushes the parameters into the forward kernels.
+func (t *Trainer) sync() {
+	for _, n := range t.nodes {
+		if n.sync != nil {
+			n.sync()
+		}
+	}
+}
+
+// lossAndGrad runs forward, the loss and backward: every trained
+// parameter's gradient of the batch's mean loss ends in its param.g.
+func (t *Trainer) lossAndGrad(x []float32, labels []int32, targets []float32) (float64, error) {
+	if len(x) != len(t.input) {
+		return 0, errors.New("engine: Step got " + strconv.Itoa(len(x)) + " input values, a batch of " +
+			strconv.Itoa(t.opts.Batch) + " needs " + strconv.Itoa(len(t.input)))
+	}
+	copy(t.input, x)
+	for _, n := range t.nodes {
+		n.forward()
+	}
+	var loss float64
+	var err error
+	if t.opts.Loss == "crossentropy" {
+		if len(labels) != t.opts.Batch {
+			return 0, errors.New("engine: Step got " + strconv.Itoa(len(labels)) + " labels for a batch of " + strconv.Itoa(t.opts.Batch))
+		}
+		loss, err = kernels.SoftmaxCrossEntropy(t.logits, labels, t.opts.Batch, t.classes, t.dlogits)
+		if err != nil {
+			return 0, errors.New("engine: " + err.Error())
+		}
+	} else {
+		if len(targets) != len(t.logits) {
+			return 0, errors.New("engine: Step got " + strconv.Itoa(len(targets)) + " targets for " + strconv.Itoa(len(t.logits)) + " outputs")
+		}
+		loss = kernels.MSE(t.logits, targets, t.dlogits)
+	}
+	if loss != loss || loss > 1e30 || loss < -1e30 {
+		return loss, errors.New("engine: the loss is not finite (" + strconv.FormatFloat(loss, 'g', 4, 64) + "); the step was not applied")
+	}
+	for _, p := range t.params {
+		p.written = false
+	}
+	for _, z := range t.zero {
+		clear(z)
+	}
+	for i := len(t.nodes) - 1; i >= 0; i-- {
+		t.nodes[i].backward()
+	}
+	return loss, nil
+}
+
+// Graph returns the model with the trained weights: a copy of the graph the
+// Trainer was built on (final Softmax included) whose trained tensors hold
+// the current values. A Session runs it; model.Encode saves it.
+func (t *Trainer) Graph() *model.Graph {
+	g := *t.src
+	g.Tensors = make([]*model.Tensor, len(t.src.Tensors))
+	for i, tn := range t.src.Tensors {
+		c := *tn
+		if p := t.byName[tn.Name]; p != nil {
+			c.Data = append([]float32(nil), p.w...)
+		}
+		g.Tensors[i] = &c
+	}
+	return &g
+}
+
+// Params lists the names of the trained tensors in graph order.
+func (t *Trainer) Params() []string {
+	names := make([]string, len(t.params))
+	for i, p := range t.params {
+		names[i] = p.name
+	}
+	return names
+}

@@ -98,6 +98,9 @@ func NewTrainer(g *model.Graph, o TrainOptions) (*Trainer, error) {
 	out := g.Outputs[0].Name
 	if o.Loss == "crossentropy" && len(nodes) > 0 {
 		if last := nodes[len(nodes)-1]; last.Op == model.OpSoftmax && last.Outputs[0] == out {
+			if ax := last.Attrs.Int("axis", -1); ax != -1 && ax != len(g.Outputs[0].Shape)-1 {
+				return nil, errors.New("engine: crossentropy needs the final Softmax over the last axis")
+			}
 			nodes, out = nodes[:len(nodes)-1], last.Inputs[0] // train on the logits
 		}
 	}
@@ -158,6 +161,9 @@ func NewTrainer(g *model.Graph, o TrainOptions) (*Trainer, error) {
 	ls := shapes[out]
 	t.logits = t.act[out]
 	t.classes = ls[len(ls)-1]
+	if o.Loss == "crossentropy" && len(t.logits) != o.Batch*t.classes {
+		return nil, errors.New("engine: crossentropy needs an output of shape [batch, classes], got " + model.ShapeString(ls))
+	}
 	t.dlogits = t.grad[out]
 	if t.dlogits == nil {
 		return nil, errors.New("engine: no trained parameter reaches the output " + strconv.Quote(out))

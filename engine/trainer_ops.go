@@ -56,14 +56,23 @@ func trainableAct(n *model.Node) (kernels.Epilogue, error) {
 	return ep, errors.New("a fused " + n.Attrs.String("activation", "") + " cannot be trained yet (make it a separate node)")
 }
 
-// paramGrad gives the gradient buffer of a trained input (nil if the input is
-// frozen) and whether this node must accumulate into it (weight sharing).
-func (t *Trainer) paramGrad(name string) (*param, []float32) {
-	p := t.byName[name]
-	if p == nil {
-		return nil, nil
+// weightParams returns a Conv2D's or Dense's weights and optional bias as
+// the trainer holds them, with their params (nil where frozen).
+func (t *Trainer) weightParams(n *model.Node) (w, b []float32, pw, pb *param) {
+	w, pw = t.act[n.Inputs[1]], t.byName[n.Inputs[1]]
+	if len(n.Inputs) > 2 && n.Inputs[2] != "" {
+		b, pb = t.act[n.Inputs[2]], t.byName[n.Inputs[2]]
 	}
-	return p, p.g
+	return w, b, pw, pb
+}
+
+// biasGrad writes (or, when the bias is shared and already written, adds)
+// the gradient of a trained bias: dy summed over its rows.
+func biasGrad(pb *param, rows, oc int, dy []float32) {
+	if pb != nil {
+		kernels.BiasGrad(rows, oc, dy, pb.g, pb.written)
+		pb.written = true
+	}
 }
 
 // bind builds the training node for n: forward and backward closures over
@@ -94,11 +103,7 @@ func (t *Trainer) bind(n *model.Node, shapes map[string][]int, needs map[string]
 		if err != nil {
 			return nil, 0, err
 		}
-		w := in(1)
-		var b []float32
-		if len(n.Inputs) > 2 && n.Inputs[2] != "" {
-			b = in(2)
-		}
+		w, b, pw, pbias := t.weightParams(n)
 		ep.Bias = b
 		conv, err := kernels.NewConv2D(p, w, ep)
 		if err != nil {
@@ -111,12 +116,6 @@ func (t *Trainer) bind(n *model.Node, shapes map[string][]int, needs map[string]
 		x := in(0)
 		fs, bs := conv.ScratchLen(), cg.ScratchLen()
 		tn.forward = func() { conv.Run(batch, x, y, t.scratch[:fs]) }
-		pw, gw := t.paramGrad(n.Inputs[1])
-		var pbias *param
-		var gb []float32
-		if b != nil {
-			pbias, gb = t.paramGrad(n.Inputs[2])
-		}
 		if pw != nil || pbias != nil {
 			tn.sync = func() { conv.SetWeights(w, b) }
 		}
@@ -125,12 +124,9 @@ func (t *Trainer) bind(n *model.Node, shapes map[string][]int, needs map[string]
 		act := kernels.Epilogue{Act: ep.Act}
 		tn.backward = func() {
 			kernels.ActivationGrad(act, y, y, dy, dy) // y stands in for x: see trainableAct
-			if pbias != nil {
-				kernels.BiasGrad(rows, p.OC, dy, gb, pbias.written)
-				pbias.written = true
-			}
+			biasGrad(pbias, rows, p.OC, dy)
 			if pw != nil {
-				cg.FilterGrad(batch, x, dy, gw, t.scratch[:bs], pw.written)
+				cg.FilterGrad(batch, x, dy, pw.g, t.scratch[:bs], pw.written)
 				pw.written = true
 			}
 			if dx != nil {
@@ -148,11 +144,7 @@ func (t *Trainer) bind(n *model.Node, shapes map[string][]int, needs map[string]
 		if err != nil {
 			return nil, 0, err
 		}
-		w := in(1)
-		var b []float32
-		if len(n.Inputs) > 2 && n.Inputs[2] != "" {
-			b = in(2)
-		}
+		w, b, pw, pbias := t.weightParams(n)
 		ep.Bias = b
 		d, err := kernels.NewDense(k, m, w, ep)
 		if err != nil {
@@ -161,12 +153,6 @@ func (t *Trainer) bind(n *model.Node, shapes map[string][]int, needs map[string]
 		x, rows := in(0), sh(0)[0]
 		fs := d.ScratchLen()
 		tn.forward = func() { d.Run(rows, x, y, t.scratch[:fs]) }
-		pw, gw := t.paramGrad(n.Inputs[1])
-		var pbias *param
-		var gb []float32
-		if b != nil {
-			pbias, gb = t.paramGrad(n.Inputs[2])
-		}
 		if pw != nil || pbias != nil {
 			tn.sync = func() { d.SetWeights(w, b) }
 		}
@@ -174,12 +160,9 @@ func (t *Trainer) bind(n *model.Node, shapes map[string][]int, needs map[string]
 		act := kernels.Epilogue{Act: ep.Act}
 		tn.backward = func() {
 			kernels.ActivationGrad(act, y, y, dy, dy) // y stands in for x: see trainableAct
-			if pbias != nil {
-				kernels.BiasGrad(rows, m, dy, gb, pbias.written)
-				pbias.written = true
-			}
+			biasGrad(pbias, rows, m, dy)
 			if pw != nil {
-				kernels.DenseWeightGrad(rows, k, m, x, dy, gw, pw.written)
+				kernels.DenseWeightGrad(rows, k, m, x, dy, pw.g, pw.written)
 				pw.written = true
 			}
 			if dx != nil {
@@ -285,13 +268,12 @@ func (t *Trainer) bind(n *model.Node, shapes map[string][]int, needs map[string]
 		tn.forward = func() { fw.Run(a, b, y) }
 		var dst [2][]float32
 		var fin [2]func()
-		var prm [2]*param
 		for i := 0; i < 2; i++ {
-			if p, g := t.paramGrad(n.Inputs[i]); p != nil {
+			if p := t.byName[n.Inputs[i]]; p != nil {
 				// A trained operand: its gradient lands in a private buffer,
 				// added to the parameter's when another node shares it.
-				prm[i], dst[i] = p, make([]float32, len(g))
-				gi, di, pi := g, dst[i], p
+				dst[i] = make([]float32, len(p.g))
+				gi, di, pi := p.g, dst[i], p
 				fin[i] = func() {
 					if pi.written {
 						for j, v := range di {

@@ -64,16 +64,20 @@ $(REFDIR)/mobilenet_v1_025_128.ref_output.bin: $(NPM_PREFIX)/.tfjs-installed
 
 # Tests that compare against TensorFlow.js and the anchors' generator must not
 # skip under make test.
-TEST_ENV := EDGENN_ANCHORS=$(ANCHORS) EDGENN_REFS=$(REFDIR) EDGENN_REQUIRE_ANCHORS=1
+TEST_ENV := EDGENN_ANCHORS=$(ANCHORS) EDGENN_REFS=$(REFDIR) EDGENN_REQUIRE_ANCHORS=1 EDGENN_CURVE=$(abspath $(BUILD))/loss_curve.txt
 
 ## test: every test, native and wasm (scalar and SIMD) under Node
 test: test-native test-wasm
 
-test-native: refs
+test-native: refs | $(BUILD)
 	$(TEST_ENV) $(GO) vet ./...
 	$(TEST_ENV) $(GO) test -count=1 ./...
 
-test-wasm: refs
+# The native pass writes the loss curve the wasm passes must reproduce.
+$(BUILD)/loss_curve.txt: | $(BUILD)
+	$(TEST_ENV) $(GO) test -count=1 -run TestTrainerLossCurveMatchesNative ./engine/
+
+test-wasm: refs $(BUILD)/loss_curve.txt
 	$(TEST_ENV) GOOS=js GOARCH=wasm $(GO127) test -count=1 -exec="$(WASMEXEC)/go_js_wasm_exec" $(WASM_PKGS)
 	$(TEST_ENV) GOOS=js GOARCH=wasm GOEXPERIMENT=simd $(GO127) test -count=1 -exec="$(WASMEXEC)/go_js_wasm_exec" $(WASM_PKGS)
 	GOOS=js GOARCH=wasm GOEXPERIMENT=simd $(GO127) vet ./host ./wasm

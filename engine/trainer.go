@@ -223,13 +223,7 @@ func (t *Trainer) Step(x []float32, labels []int32, targets []float32) (float64,
 	if err != nil {
 		return loss, err
 	}
-	t.step++
-	for _, p := range t.params {
-		if p.written {
-			t.opts.Optimizer.update(p, t.step)
-		}
-	}
-	t.sync()
+	t.apply()
 	return loss, nil
 }
 

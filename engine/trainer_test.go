@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgenn/edgenn/data"
 	"github.com/edgenn/edgenn/model"
 )
 
@@ -86,71 +85,6 @@ func TestTrainerGradients(t *testing.T) {
 	}
 	if skipped > checked/4 {
 		t.Fatalf("%d points skipped at kinks, %d checked: the check is too weak", skipped, checked)
-	}
-}
-
-// TestTrainerLearnsMNIST trains LeNet-5 from the zoo's initial weights on
-// MNIST for a few hundred steps and checks the accuracy of the trained
-// graph, run by a Session, on test images it never saw.
-func TestTrainerLearnsMNIST(t *testing.T) {
-	train, err := data.MNIST("train")
-	if err != nil {
-		t.Skip("MNIST not available: " + err.Error())
-	}
-	test, err := data.MNIST("test")
-	if err != nil {
-		t.Skip("MNIST not available: " + err.Error())
-	}
-	g, err := model.Zoo("lenet5")
-	if err != nil {
-		t.Fatal(err)
-	}
-	const batch, steps = 32, 150
-	tr, err := NewTrainer(g, TrainOptions{Batch: batch, Optimizer: SGD{LR: 0.05, Momentum: 0.9}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, y := make([]float32, batch*784), make([]int32, batch)
-	idx := make([]int, batch)
-	var first, last float64
-	for s := 0; s < steps; s++ {
-		for i := range idx {
-			idx[i] = s*batch + i
-		}
-		train.Batch(idx, x, y)
-		loss, err := tr.Step(x, y, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s == 0 {
-			first = loss
-		}
-		last = loss
-	}
-	s, err := NewSession(tr.Graph())
-	if err != nil {
-		t.Fatal(err)
-	}
-	const n = 1000
-	tx, ty := make([]float32, n*784), make([]int32, n)
-	all := make([]int, n)
-	for i := range all {
-		all[i] = i
-	}
-	test.Batch(all, tx, ty)
-	out, err := s.Run(tx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	right := 0
-	for i := 0; i < n; i++ {
-		if argmaxF(out[0][i*10:(i+1)*10]) == int(ty[i]) {
-			right++
-		}
-	}
-	t.Logf("loss %.3f -> %.3f after %d steps; test accuracy %.1f%%", first, last, steps, float64(right)/10)
-	if right < 850 {
-		t.Fatalf("test accuracy %d/1000 after %d steps, want at least 85%%", right, steps)
 	}
 }
 

@@ -134,8 +134,8 @@ func (t *Trainer) Fit(ds *data.Dataset, o FitOptions) ([]EpochStats, error) {
 	return stats, nil
 }
 
-// Evaluate runs the current weights over ds in batches (the last partial
-// batch included) and returns the mean cross-entropy and the accuracy.
+// Evaluate runs the current weights over ds (through a Session on Graph)
+// and returns the mean cross-entropy and the accuracy.
 func (t *Trainer) Evaluate(ds *data.Dataset) (loss, accuracy float64, err error) {
 	if t.opts.Loss != "crossentropy" {
 		return 0, 0, errors.New("engine: Evaluate measures classification (crossentropy) models")
@@ -147,7 +147,21 @@ func (t *Trainer) Evaluate(ds *data.Dataset) (loss, accuracy float64, err error)
 	if err != nil {
 		return 0, 0, err
 	}
-	per := t.itemLen()
+	return Evaluate(s, ds)
+}
+
+// Evaluate runs a classifier session over every example of ds, in chunks,
+// and returns the mean cross-entropy of its output probabilities and its
+// accuracy (argmax against the labels).
+func Evaluate(s *Session, ds *data.Dataset) (loss, accuracy float64, err error) {
+	if ds == nil || ds.Len() == 0 {
+		return 0, 0, errors.New("engine: empty dataset")
+	}
+	if len(s.in) != 1 || s.in[0].perSample != ds.Size() {
+		return 0, 0, errors.New("engine: dataset examples of shape " + model.ShapeString(ds.Shape) + " do not fit the model's input " +
+			model.ShapeString(s.in[0].shape))
+	}
+	per := ds.Size()
 	const chunk = 256
 	idx := make([]int, 0, chunk)
 	x, y := make([]float32, chunk*per), make([]int32, chunk)
@@ -167,6 +181,9 @@ func (t *Trainer) Evaluate(ds *data.Dataset) (loss, accuracy float64, err error)
 		c := len(probs) / n
 		for i := 0; i < n; i++ {
 			row := probs[i*c : (i+1)*c]
+			if int(y[i]) >= c {
+				return 0, 0, errors.New("engine: label " + strconv.Itoa(int(y[i])) + " but the model has " + strconv.Itoa(c) + " classes")
+			}
 			best := 0
 			for j, p := range row {
 				if p > row[best] {

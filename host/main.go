@@ -7,6 +7,8 @@
 //	edgenn inspect FILE.enn
 //	edgenn run FILE.enn --input IN.bin --output OUT.bin
 //	edgenn bench FILE.enn [--batch N] [--runs N] [--json]
+//	edgenn train --model lenet5 --data mnist --epochs 5 -o digits.enn
+//	edgenn eval FILE.enn --data mnist
 package main
 
 import (
@@ -27,6 +29,8 @@ var commands = []command{
 	{"inspect", "FILE.enn", "print a model's inputs, outputs, ops, parameters, FLOPs and bytes", cmdInspect},
 	{"run", "FILE.enn --input IN.bin --output OUT.bin", "run a model on raw little-endian float32 input", cmdRun},
 	{"bench", "FILE.enn [--batch N] [--runs N] [--json]", "time Session.Run", cmdBench},
+	{"train", "--model lenet5 --data mnist -o FILE.enn [...]", "train a model (zoo or .enn) on MNIST or an image folder", cmdTrain},
+	{"eval", "FILE.enn [--data mnist|DIR]", "accuracy of a classifier on labelled data", cmdEval},
 }
 
 func main() {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/edgenn/edgenn/engine"
 	"io"
 	"math"
 	"path/filepath"
@@ -31,8 +32,10 @@ type benchResult struct {
 	MeanMS     float64     `json:"mean_ms"`
 	ArenaBytes int         `json:"arena_bytes"`
 	Check      *benchCheck `json:"check,omitempty"`
-	Memory     benchMemory `json:"memory"`
-	GoVersion  string      `json:"go"`
+	// SamplesPerSec is set by training benches: batch / median step time.
+	SamplesPerSec float64     `json:"samples_per_sec,omitempty"`
+	Memory        benchMemory `json:"memory"`
+	GoVersion     string      `json:"go"`
 }
 
 type benchCheck struct {
@@ -63,6 +66,8 @@ func cmdBench(args []string, stdout io.Writer) error {
 	warmup := fs.Int("warmup", 20, "untimed runs first")
 	growth := fs.Int("growth", 0, "after timing, run this many more times and report memory growth")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	train := fs.Bool("train", false, "time one training step (SGD, crossentropy) instead of inference")
+	trainable := fs.String("trainable", "", "with --train: comma-separated name prefixes to train (default: all)")
 	profile := fs.Bool("profile", false, "after timing, print each compiled node's median time")
 	inPath := fs.String("input", "", "raw float32 input for one item (default: a fixed pseudo-random input)")
 	refPath := fs.String("ref", "", "raw float32 reference output for one item: report the max abs difference")
@@ -73,6 +78,9 @@ func cmdBench(args []string, stdout io.Writer) error {
 	}
 	if *batch < 1 || *runs < 1 || *warmup < 0 || *growth < 0 {
 		return fmt.Errorf("--batch and --runs must be positive, --warmup and --growth not negative")
+	}
+	if *train {
+		return benchTrain(pos[0], *name, *batch, *warmup, *runs, *trainable, *asJSON, stdout)
 	}
 	s, err := loadSession(pos[0])
 	if err != nil {
@@ -124,21 +132,7 @@ func cmdBench(args []string, stdout io.Writer) error {
 		}
 		r.Check = c
 	}
-	for i := 0; i < *warmup; i++ {
-		s.Run(ins...)
-	}
-	times := make([]float64, *runs)
-	for i := range times {
-		t0 := time.Now()
-		s.Run(ins...)
-		times[i] = float64(time.Since(t0).Nanoseconds()) / 1e6
-	}
-	sort.Float64s(times)
-	q := func(p float64) float64 { return times[min(len(times)-1, int(p*float64(len(times))))] }
-	r.MedianMS, r.P90MS, r.MinMS = q(0.5), q(0.9), times[0]
-	for _, t := range times {
-		r.MeanMS += t / float64(len(times))
-	}
+	r.measure(*warmup, *runs, func() { s.Run(ins...) })
 	if r.ArenaBytes, err = s.ArenaBytes(*batch); err != nil {
 		return err
 	}
@@ -191,6 +185,26 @@ func cmdBench(args []string, stdout io.Writer) error {
 	return nil
 }
 
+// measure times runs calls of f after warmup untimed ones and fills r's
+// median, p90, min and mean in milliseconds.
+func (r *benchResult) measure(warmup, runs int, f func()) {
+	for i := 0; i < warmup; i++ {
+		f()
+	}
+	times := make([]float64, runs)
+	for i := range times {
+		t0 := time.Now()
+		f()
+		times[i] = float64(time.Since(t0).Nanoseconds()) / 1e6
+	}
+	sort.Float64s(times)
+	q := func(p float64) float64 { return times[min(len(times)-1, int(p*float64(len(times))))] }
+	r.MedianMS, r.P90MS, r.MinMS = q(0.5), q(0.9), times[0]
+	for _, t := range times {
+		r.MeanMS += t / float64(len(times))
+	}
+}
+
 func runtimeName() string {
 	if runtime.GOARCH != "wasm" {
 		return "edgenn-native"
@@ -220,4 +234,49 @@ func fillPseudoRandom(x []float32) {
 		s ^= s << 5
 		x[i] = float32(s>>8) / (1 << 24)
 	}
+}
+
+// benchTrain times Trainer.Step on a fixed pseudo-random batch with labels
+// cycling through the classes, and reports it like an inference bench (mode
+// "train_sgd_b<batch>") plus samples per second.
+func benchTrain(path, name string, batch, warmup, runs int, trainable string, asJSON bool, stdout io.Writer) error {
+	g, _, err := loadModel(path)
+	if err != nil {
+		return err
+	}
+	var prefixes []string
+	if trainable != "" {
+		prefixes = strings.Split(trainable, ",")
+	}
+	tr, err := engine.NewTrainer(g, engine.TrainOptions{Batch: batch, Optimizer: engine.SGD{LR: 0.01}, Trainable: prefixes})
+	if err != nil {
+		return err
+	}
+	per := perItem(g.Inputs[0].Shape)
+	x, y := make([]float32, batch*per), make([]int32, batch)
+	fillPseudoRandom(x)
+	classes := perItem(g.Outputs[0].Shape)
+	for i := range y {
+		y[i] = int32(i % classes)
+	}
+	if _, err := tr.Step(x, y, nil); err != nil {
+		return err
+	}
+	mode := "train_sgd_b" + fmt.Sprint(batch)
+	if prefixes != nil {
+		mode += "_head_only"
+	}
+	r := benchResult{Runtime: runtimeName(), Mode: mode, Batch: batch, Runs: runs, Warmup: warmup, N: runs, GoVersion: runtime.Version()}
+	r.Model = name
+	if r.Model == "" {
+		r.Model = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	}
+	r.measure(warmup, runs, func() { tr.Step(x, y, nil) })
+	r.SamplesPerSec = float64(batch) / (r.MedianMS / 1e3)
+	if asJSON {
+		return json.NewEncoder(stdout).Encode(r)
+	}
+	fmt.Fprintf(stdout, "%s %s %s: median %.3f ms, p90 %.3f ms, min %.3f ms over %d steps; %.0f samples/s\n",
+		r.Runtime, r.Model, r.Mode, r.MedianMS, r.P90MS, r.MinMS, r.Runs, r.SamplesPerSec)
+	return nil
 }

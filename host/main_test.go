@@ -147,3 +147,24 @@ func TestFloatsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestBenchTrain(t *testing.T) {
+	enn := filepath.Join(t.TempDir(), "lenet5.enn")
+	if _, err := run(t, "zoo", "lenet5", "-o", enn); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "bench", enn, "--train", "--batch", "8", "--runs", "3", "--warmup", "1", "--trainable", "dense_", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r map[string]any
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("bench --train --json printed %q: %v", out, err)
+	}
+	if r["mode"] != "train_sgd_b8_head_only" || r["runs"].(float64) != 3 {
+		t.Errorf("mode %v runs %v", r["mode"], r["runs"])
+	}
+	if v, _ := r["samples_per_sec"].(float64); !(v > 0) || !(r["median_ms"].(float64) > 0) {
+		t.Errorf("samples_per_sec %v median %v", r["samples_per_sec"], r["median_ms"])
+	}
+}

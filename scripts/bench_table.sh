@@ -68,6 +68,18 @@ for rep in 1 2; do
   edgenn_rows "$rep" 0 "$STEADY_WARMUP"
 done
 
+# Training: one batch-32 SGD step of LeNet-5, full and head-only (dense layers),
+# next to TensorFlow.js cpu and wasm SIMD (whose wasm backend cannot train the
+# convolutions: its full rows report the error).
+for b in cpu wasm-simd; do
+  log "tfjs-$b train"; node "$ANCHORS/bench_tfjs.js" "$b" train "$OUT/models" 50 2>/dev/null | grep '^{' >> "$R"
+done
+for v in "" "--trainable dense_"; do
+  t=(bench "$OUT/models/lenet5.enn" --train --batch 32 --runs 50 --warmup 4 --json --name lenet5 $v)
+  log "edgenn train native $v"; build/edgenn "${t[@]}" >> "$R"
+  log "edgenn train wasm simd $v"; node "$WEXEC" build/host.wasm "${t[@]}" >> "$R"
+done
+
 # GEMM micro-kernel throughput in wasm (Go benchmarks under Node).
 W="$(GOTOOLCHAIN=go1.27.3 go env GOROOT)/lib/wasm/go_js_wasm_exec"
 for v in simd scalar; do

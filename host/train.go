@@ -96,6 +96,8 @@ func cmdTrain(args []string, stdout io.Writer) error {
 		meta[k] = v
 	}
 	meta["training"] = "edgenn train " + strings.Join(args, " ")
+	meta["source"] = "trained by edgenn train from " + *modelSpec
+	meta["licence"] = "trained weights: follow the training data's terms"
 	if *dataSpec == "mnist" {
 		meta["labels"] = "0,1,2,3,4,5,6,7,8,9"
 		meta["data"] = "MNIST (Yann LeCun, Corinna Cortes; CC BY-SA 3.0), from the Go module " + data.MNISTModule + "@" + data.MNISTVersion

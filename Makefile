@@ -16,6 +16,7 @@ ANCHORS ?= $(abspath $(firstword $(wildcard ../shared/anchors /work/shared/ancho
 NPM_PREFIX := $(abspath $(CACHE))/anchors-npm
 REFDIR := $(abspath $(CACHE))/anchors-models
 WASM_PKGS := ./kernels/ ./model/ ./engine/ ./data/
+WASM_BANNED := fmt|reflect|os|os/exec|log|image|image/png|image/jpeg|crypto/sha256|compress/gzip|github.com/vmihailenco/msgpack/v5|github.com/edgenn/edgenn/data
 
 .PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz zoo-models
 
@@ -81,7 +82,11 @@ test-wasm: refs $(BUILD)/loss_curve.txt
 	$(TEST_ENV) GOOS=js GOARCH=wasm $(GO127) test -count=1 -exec="$(WASMEXEC)/go_js_wasm_exec" $(WASM_PKGS)
 	$(TEST_ENV) GOOS=js GOARCH=wasm GOEXPERIMENT=simd $(GO127) test -count=1 -exec="$(WASMEXEC)/go_js_wasm_exec" $(WASM_PKGS)
 	GOOS=js GOARCH=wasm GOEXPERIMENT=simd $(GO127) vet ./host ./wasm
+	@# The browser module must not link heavy packages (DESIGN: size budget).
+	@if GOOS=js GOARCH=wasm GOEXPERIMENT=simd $(GO127) list -deps ./wasm | grep -xE '$(WASM_BANNED)'; then \
+	  echo "edgenn.wasm links the packages above; keep them out of wasm/'s imports"; exit 1; fi
 	$(MAKE) --no-print-directory wasm zoo-models
+	@test $$(gzip -9 -c $(BUILD)/edgenn.wasm | wc -c) -le 1200000 || { echo "edgenn.wasm is over 1.2 MB gzip -9"; exit 1; }
 	$(TEST_ENV) node --test wasm/
 
 ## zoo-models: the reference networks as .enn files in build/models

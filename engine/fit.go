@@ -5,7 +5,7 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/edgenn/edgenn/data"
+	"github.com/edgenn/edgenn/kernels"
 	"github.com/edgenn/edgenn/model"
 )
 
@@ -34,6 +34,30 @@ func Cosine(floor float32) Schedule {
 	}
 }
 
+// Examples is a labelled dataset as Fit and Evaluate read it; data.Dataset
+// is one. (engine does not import package data: its MNIST and image-folder
+// readers would add os/exec, crypto and image decoders to the browser
+// module.)
+type Examples interface {
+	Len() int                                    // number of examples
+	Size() int                                   // float32 values per example
+	Example(i int) ([]float32, int32)            // one example and its label
+	Batch(indices []int, x []float32, y []int32) // fills caller buffers
+}
+
+// shuffle fills perm with a permutation of 0..len(perm)-1 drawn from seed
+// (Fisher-Yates over kernels.RNG): the same on every platform.
+func shuffle(seed uint64, perm []int) {
+	for i := range perm {
+		perm[i] = i
+	}
+	r := kernels.NewRNG(seed)
+	for i := len(perm) - 1; i > 0; i-- {
+		j := int(uint64(r.Uint32()) * uint64(i+1) >> 32)
+		perm[i], perm[j] = perm[j], perm[i]
+	}
+}
+
 // FitOptions configure Trainer.Fit.
 type FitOptions struct {
 	Epochs   int
@@ -43,7 +67,7 @@ type FitOptions struct {
 	// norm is at most ClipNorm.
 	ClipNorm float32
 	// Eval, when set, is evaluated after every epoch.
-	Eval *data.Dataset
+	Eval Examples
 	// OnBatch, when set, is called after every step (progress bars).
 	OnBatch func(epoch, step, steps int, loss float64)
 	// OnEpoch, when set, is called after every epoch; an error stops Fit.
@@ -64,7 +88,7 @@ type EpochStats struct {
 // restores the weights of the last completed epoch (or the start) and
 // returns an error saying so, so that a diverging run never overwrites a
 // good model.
-func (t *Trainer) Fit(ds *data.Dataset, o FitOptions) ([]EpochStats, error) {
+func (t *Trainer) Fit(ds Examples, o FitOptions) ([]EpochStats, error) {
 	if err := t.checkDataset(ds); err != nil {
 		return nil, err
 	}
@@ -84,7 +108,7 @@ func (t *Trainer) Fit(ds *data.Dataset, o FitOptions) ([]EpochStats, error) {
 	reference := math.Inf(1)
 	total := o.Epochs * steps
 	for e := 0; e < o.Epochs; e++ {
-		data.Shuffle(o.Seed+uint64(e), perm)
+		shuffle(o.Seed+uint64(e), perm)
 		sum := 0.0
 		for s := 0; s < steps; s++ {
 			if o.Schedule != nil {
@@ -136,7 +160,7 @@ func (t *Trainer) Fit(ds *data.Dataset, o FitOptions) ([]EpochStats, error) {
 
 // Evaluate runs the current weights over ds (through a Session on Graph)
 // and returns the mean cross-entropy and the accuracy.
-func (t *Trainer) Evaluate(ds *data.Dataset) (loss, accuracy float64, err error) {
+func (t *Trainer) Evaluate(ds Examples) (loss, accuracy float64, err error) {
 	if t.opts.Loss != "crossentropy" {
 		return 0, 0, errors.New("engine: Evaluate measures classification (crossentropy) models")
 	}
@@ -153,12 +177,12 @@ func (t *Trainer) Evaluate(ds *data.Dataset) (loss, accuracy float64, err error)
 // Evaluate runs a classifier session over every example of ds, in chunks,
 // and returns the mean cross-entropy of its output probabilities and its
 // accuracy (argmax against the labels).
-func Evaluate(s *Session, ds *data.Dataset) (loss, accuracy float64, err error) {
+func Evaluate(s *Session, ds Examples) (loss, accuracy float64, err error) {
 	if ds == nil || ds.Len() == 0 {
 		return 0, 0, errors.New("engine: empty dataset")
 	}
 	if len(s.in) != 1 || s.in[0].perSample != ds.Size() {
-		return 0, 0, errors.New("engine: dataset examples of shape " + model.ShapeString(ds.Shape) + " do not fit the model's input " +
+		return 0, 0, errors.New("engine: dataset examples of " + strconv.Itoa(ds.Size()) + " values do not fit the model's input " +
 			model.ShapeString(s.in[0].shape))
 	}
 	per := ds.Size()
@@ -201,16 +225,26 @@ func Evaluate(s *Session, ds *data.Dataset) (loss, accuracy float64, err error) 
 
 func (t *Trainer) itemLen() int { return len(t.input) / t.opts.Batch }
 
-func (t *Trainer) checkDataset(ds *data.Dataset) error {
+func (t *Trainer) checkDataset(ds Examples) error {
 	if ds == nil || ds.Len() == 0 {
 		return errors.New("engine: empty dataset")
 	}
 	if ds.Size() != t.itemLen() {
-		return errors.New("engine: dataset examples of shape " + model.ShapeString(ds.Shape) + " (" + strconv.Itoa(ds.Size()) +
-			" values) do not fit the model's input of " + strconv.Itoa(t.itemLen()) + " values per example")
+		return errors.New("engine: dataset examples of " + strconv.Itoa(ds.Size()) +
+			" values do not fit the model's input of " + strconv.Itoa(t.itemLen()) + " values per example")
 	}
-	if t.opts.Loss == "crossentropy" && ds.Classes > t.classes {
-		return errors.New("engine: the dataset has " + strconv.Itoa(ds.Classes) + " classes, the model outputs " + strconv.Itoa(t.classes))
+	for i := 0; i < ds.Len(); i++ {
+		x, y := ds.Example(i)
+		for j, v := range x {
+			if v != v || v > math.MaxFloat32 || v < -math.MaxFloat32 {
+				return errors.New("engine: example " + strconv.Itoa(i) + " holds a non-finite value (" +
+					strconv.FormatFloat(float64(v), 'g', -1, 32) + ") at element " + strconv.Itoa(j))
+			}
+		}
+		if t.opts.Loss == "crossentropy" && (y < 0 || int(y) >= t.classes) {
+			return errors.New("engine: example " + strconv.Itoa(i) + " has label " + strconv.Itoa(int(y)) +
+				", outside the model's " + strconv.Itoa(t.classes) + " classes")
+		}
 	}
 	return nil
 }

@@ -111,6 +111,9 @@ func NewTrainer(g *model.Graph, o TrainOptions) (*Trainer, error) {
 	if err := t.chooseParams(g, nodes, o.Trainable); err != nil {
 		return nil, err
 	}
+	if err := t.restoreState(g); err != nil {
+		return nil, err
+	}
 	// needs[v]: v depends on a trained parameter, so backward must reach it.
 	needs := map[string]bool{}
 	for _, n := range nodes {
@@ -279,19 +282,95 @@ func (t *Trainer) lossAndGrad(x []float32, labels []int32, targets []float32) (f
 }
 
 // Graph returns the model with the trained weights: a copy of the graph the
-// Trainer was built on (final Softmax included) whose trained tensors hold
-// the current values. A Session runs it; model.Encode saves it.
+// Trainer was built on (final Softmax included, optimiser state of a
+// checkpoint left out) whose trained tensors hold the current values, with a
+// metadata map of its own. A Session runs it; model.Encode saves it.
 func (t *Trainer) Graph() *model.Graph {
 	g := *t.src
-	g.Tensors = make([]*model.Tensor, len(t.src.Tensors))
-	for i, tn := range t.src.Tensors {
+	g.Tensors = nil
+	for _, tn := range t.src.Tensors {
+		if strings.HasPrefix(tn.Name, "optimizer/") {
+			continue // optimiser state of the checkpoint it started from
+		}
 		c := *tn
 		if p := t.byName[tn.Name]; p != nil {
 			c.Data = append([]float32(nil), p.w...)
 		}
-		g.Tensors[i] = &c
+		g.Tensors = append(g.Tensors, &c)
+	}
+	g.Metadata = map[string]string{}
+	for k, v := range t.src.Metadata {
+		if k != stepKey {
+			g.Metadata[k] = v
+		}
+	}
+	if len(g.Metadata) == 0 && t.src.Metadata == nil {
+		g.Metadata = nil // encode as the source did
 	}
 	return &g
+}
+
+// stateName names the tensor that carries a parameter's optimiser state in a
+// checkpoint ("m": momentum or Adam's first moment, "v": Adam's second).
+func stateName(param, which string) string { return "optimizer/" + param + "/" + which }
+
+// stepKey is the metadata key of the optimiser's step count in a checkpoint.
+const stepKey = "optimizer_step"
+
+// Checkpoint returns the trained model like Graph and, with state, also the
+// optimiser's state: one tensor per parameter and moment (named
+// optimizer/<param>/m and /v; a Session ignores them) and the step count in
+// the metadata, so that a Trainer built on it continues exactly where this
+// one stopped.
+func (t *Trainer) Checkpoint(state bool) *model.Graph {
+	g := t.Graph()
+	if !state {
+		return g
+	}
+	if g.Metadata == nil {
+		g.Metadata = map[string]string{}
+	}
+	g.Metadata[stepKey] = strconv.Itoa(t.step)
+	for _, p := range t.params {
+		for _, w := range []struct {
+			which string
+			data  []float32
+		}{{"m", p.m}, {"v", p.v}} {
+			g.Tensors = append(g.Tensors, &model.Tensor{Name: stateName(p.name, w.which), DType: model.Float32,
+				Shape: []int{len(w.data)}, Data: append([]float32(nil), w.data...)})
+		}
+	}
+	return g
+}
+
+// restoreState loads optimiser state a Checkpoint saved, if g carries it.
+func (t *Trainer) restoreState(g *model.Graph) error {
+	s, ok := g.Metadata[stepKey]
+	if !ok {
+		return nil
+	}
+	step, err := strconv.Atoi(s)
+	if err != nil || step < 0 {
+		return errors.New("engine: checkpoint metadata " + stepKey + " = " + strconv.Quote(s) + " is not a step count")
+	}
+	t.step = step
+	for _, p := range t.params {
+		for _, w := range []struct {
+			which string
+			dst   []float32
+		}{{"m", p.m}, {"v", p.v}} {
+			tn := g.Tensor(stateName(p.name, w.which))
+			if tn == nil {
+				continue // a parameter trained now but frozen then starts fresh
+			}
+			if len(tn.Data) != len(w.dst) {
+				return errors.New("engine: checkpoint tensor " + strconv.Quote(tn.Name) + " has " + strconv.Itoa(len(tn.Data)) +
+					" values for a parameter of " + strconv.Itoa(len(w.dst)))
+			}
+			copy(w.dst, tn.Data)
+		}
+	}
+	return nil
 }
 
 // Params lists the names of the trained tensors in graph order.

@@ -51,6 +51,7 @@ func cmdTrain(args []string, stdout io.Writer) error {
 	trainable := fs.String("trainable", "", "comma-separated name prefixes of the tensors to train (default: all)")
 	seed := fs.Uint64("seed", 1, "shuffling seed")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	state := fs.Bool("save-optimizer", false, "keep the optimiser state in the file, so that training from it resumes exactly")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -135,8 +136,13 @@ func cmdTrain(args []string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "epoch %d: train loss %.4f, eval loss %.4f, eval accuracy %.2f%% (%.0f s)\n",
 			st.Epoch, st.Loss, st.EvalLoss, 100*st.EvalAccuracy, time.Since(start).Seconds())
-		trained := tr.Graph()
-		trained.Metadata = meta
+		trained := tr.Checkpoint(*state)
+		if trained.Metadata == nil {
+			trained.Metadata = map[string]string{}
+		}
+		for k, v := range meta {
+			trained.Metadata[k] = v
+		}
 		enc, err := model.Encode(trained)
 		if err != nil {
 			return err

@@ -104,7 +104,7 @@ func (t *Trainer) Fit(ds Examples, o FitOptions) ([]EpochStats, error) {
 	x, y := make([]float32, b*t.itemLen()), make([]int32, b)
 	good := t.snapshot(nil)
 	var stats []EpochStats
-	baseLR := t.lr()
+	defer func() { t.lrScale = 1 }()
 	reference := math.Inf(1)
 	total := o.Epochs * steps
 	for e := 0; e < o.Epochs; e++ {
@@ -112,7 +112,7 @@ func (t *Trainer) Fit(ds Examples, o FitOptions) ([]EpochStats, error) {
 		sum := 0.0
 		for s := 0; s < steps; s++ {
 			if o.Schedule != nil {
-				t.setLR(baseLR * o.Schedule(e*steps+s, total))
+				t.lrScale = o.Schedule(e*steps+s, total)
 			}
 			ds.Batch(perm[s*b:(s+1)*b], x, y)
 			loss, err := t.lossAndGrad(x, y, nil)
@@ -125,7 +125,6 @@ func (t *Trainer) Fit(ds Examples, o FitOptions) ([]EpochStats, error) {
 			}
 			if err != nil {
 				t.restore(good)
-				t.setLR(baseLR)
 				return stats, errors.New(err.Error() + "; training stopped and the weights of the last completed epoch were kept")
 			}
 			if o.ClipNorm > 0 {
@@ -141,7 +140,6 @@ func (t *Trainer) Fit(ds Examples, o FitOptions) ([]EpochStats, error) {
 		if o.Eval != nil {
 			var err error
 			if st.EvalLoss, st.EvalAccuracy, err = t.Evaluate(o.Eval); err != nil {
-				t.setLR(baseLR)
 				return stats, err
 			}
 		}
@@ -149,12 +147,10 @@ func (t *Trainer) Fit(ds Examples, o FitOptions) ([]EpochStats, error) {
 		stats = append(stats, st)
 		if o.OnEpoch != nil {
 			if err := o.OnEpoch(st); err != nil {
-				t.setLR(baseLR)
 				return stats, err
 			}
 		}
 	}
-	t.setLR(baseLR)
 	return stats, nil
 }
 
@@ -255,7 +251,7 @@ func (t *Trainer) apply() {
 	t.step++
 	for _, p := range t.params {
 		if p.written {
-			t.opts.Optimizer.update(p, t.step)
+			t.opts.Optimizer.update(p, t.step, t.lrScale)
 		}
 	}
 	t.sync()
@@ -312,26 +308,4 @@ func (t *Trainer) restore(src [][]float32) {
 		copy(p.v, src[3*i+2])
 	}
 	t.sync()
-}
-
-// lr and setLR read and change the optimiser's learning rate (schedules).
-func (t *Trainer) lr() float32 {
-	switch o := t.opts.Optimizer.(type) {
-	case SGD:
-		return o.LR
-	case Adam:
-		return o.LR
-	}
-	return 0
-}
-
-func (t *Trainer) setLR(lr float32) {
-	switch o := t.opts.Optimizer.(type) {
-	case SGD:
-		o.LR = lr
-		t.opts.Optimizer = o
-	case Adam:
-		o.LR = lr
-		t.opts.Optimizer = o
-	}
 }

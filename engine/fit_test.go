@@ -70,7 +70,10 @@ func TestFitDivergence(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := tr.Graph()
-	tr.setLR(1e8)
+	tr, err = NewTrainer(good, TrainOptions{Batch: 4, Optimizer: SGD{LR: 1e8}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	stats, err := tr.Fit(ds, FitOptions{Epochs: 3, Seed: 4})
 	if err == nil || !strings.Contains(err.Error(), "weights of the last completed epoch were kept") {
 		t.Fatalf("error %v, want a divergence stop", err)

@@ -5,8 +5,9 @@ import "math"
 // Optimizer updates parameters from their gradients. SGD and Adam are the
 // implementations; the zero value of each is not usable (LR must be set).
 type Optimizer interface {
-	// update applies one step to p; step counts from 1.
-	update(p *param, step int)
+	// update applies one step to p; step counts from 1 and scale multiplies
+	// the learning rate (a schedule's factor).
+	update(p *param, step int, scale float32)
 	valid() string // "" or what is wrong
 }
 
@@ -31,11 +32,12 @@ func (o SGD) valid() string {
 	return ""
 }
 
-func (o SGD) update(p *param, _ int) {
+func (o SGD) update(p *param, _ int, scale float32) {
+	lr := o.LR * scale
 	w, g := p.w, p.g[:len(p.w)]
 	if o.Momentum == 0 {
 		for i := range w {
-			w[i] -= o.LR * (g[i] + o.WeightDecay*w[i])
+			w[i] -= lr * (g[i] + o.WeightDecay*w[i])
 		}
 		return
 	}
@@ -44,9 +46,9 @@ func (o SGD) update(p *param, _ int) {
 		gi := g[i] + o.WeightDecay*w[i]
 		v[i] = o.Momentum*v[i] + gi
 		if o.Nesterov {
-			w[i] -= o.LR * (gi + o.Momentum*v[i])
+			w[i] -= lr * (gi + o.Momentum*v[i])
 		} else {
-			w[i] -= o.LR * v[i]
+			w[i] -= lr * v[i]
 		}
 	}
 }
@@ -70,7 +72,7 @@ func (o Adam) valid() string {
 	return ""
 }
 
-func (o Adam) update(p *param, step int) {
+func (o Adam) update(p *param, step int, scale float32) {
 	b1, b2, eps := o.Beta1, o.Beta2, o.Epsilon
 	if b1 == 0 {
 		b1 = 0.9
@@ -83,7 +85,7 @@ func (o Adam) update(p *param, step int) {
 	}
 	c1 := 1 - math.Pow(float64(b1), float64(step))
 	c2 := 1 - math.Pow(float64(b2), float64(step))
-	lr := float32(float64(o.LR) * math.Sqrt(c2) / c1)
+	lr := float32(float64(o.LR*scale) * math.Sqrt(c2) / c1)
 	w, g, m, v := p.w, p.g[:len(p.w)], p.m[:len(p.w)], p.v[:len(p.w)]
 	for i := range w {
 		gi := g[i]
@@ -93,7 +95,7 @@ func (o Adam) update(p *param, step int) {
 		m[i] = b1*m[i] + (1-b1)*gi
 		v[i] = b2*v[i] + (1-b2)*gi*gi
 		if o.Decoupled {
-			w[i] -= o.LR * o.WeightDecay * w[i]
+			w[i] -= o.LR * scale * o.WeightDecay * w[i]
 		}
 		w[i] -= lr * m[i] / (float32(math.Sqrt(float64(v[i]))) + eps)
 	}

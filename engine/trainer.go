@@ -66,6 +66,7 @@ type Trainer struct {
 	classes int
 	step    int
 	scratch []float32   // shared by every node's kernels
+	lrScale float32     // the schedule's factor on the optimiser's rate (Fit)
 	zero    [][]float32 // gradients summed over several readers: zeroed before backward
 }
 
@@ -93,7 +94,7 @@ func NewTrainer(g *model.Graph, o TrainOptions) (*Trainer, error) {
 	if len(g.Inputs) != 1 || len(g.Outputs) != 1 {
 		return nil, errors.New("engine: the Trainer takes models with one input and one output")
 	}
-	t := &Trainer{src: g, opts: o, byName: map[string]*param{}, act: map[string][]float32{}, grad: map[string][]float32{}}
+	t := &Trainer{src: g, opts: o, lrScale: 1, byName: map[string]*param{}, act: map[string][]float32{}, grad: map[string][]float32{}}
 	nodes := g.Nodes
 	out := g.Outputs[0].Name
 	if o.Loss == "crossentropy" && len(nodes) > 0 {

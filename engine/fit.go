@@ -282,30 +282,37 @@ func (t *Trainer) clip(maxNorm float32) {
 	}
 }
 
-// snapshot copies every parameter and optimiser state into dst (allocated
-// when nil) so that restore can go back to it.
+// snapshot copies every parameter, optimiser state and running statistic
+// into dst (allocated when nil) so that restore can go back to it.
 func (t *Trainer) snapshot(dst [][]float32) [][]float32 {
+	bufs := t.snapshotted()
 	if dst == nil {
-		dst = make([][]float32, 3*len(t.params))
-		for i, p := range t.params {
-			dst[3*i] = make([]float32, len(p.w))
-			dst[3*i+1] = make([]float32, len(p.w))
-			dst[3*i+2] = make([]float32, len(p.w))
+		dst = make([][]float32, len(bufs))
+		for i, b := range bufs {
+			dst[i] = make([]float32, len(b))
 		}
 	}
-	for i, p := range t.params {
-		copy(dst[3*i], p.w)
-		copy(dst[3*i+1], p.m)
-		copy(dst[3*i+2], p.v)
+	for i, b := range bufs {
+		copy(dst[i], b)
 	}
 	return dst
 }
 
 func (t *Trainer) restore(src [][]float32) {
-	for i, p := range t.params {
-		copy(p.w, src[3*i])
-		copy(p.m, src[3*i+1])
-		copy(p.v, src[3*i+2])
+	for i, b := range t.snapshotted() {
+		copy(b, src[i])
 	}
 	t.sync()
+}
+
+// snapshotted lists the buffers snapshot and restore copy, in their order.
+func (t *Trainer) snapshotted() [][]float32 {
+	var bufs [][]float32
+	for _, p := range t.params {
+		bufs = append(bufs, p.w, p.m, p.v)
+	}
+	for _, name := range t.stateOrder {
+		bufs = append(bufs, t.state[name])
+	}
+	return bufs
 }

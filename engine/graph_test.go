@@ -41,6 +41,10 @@ var graphCases = []graphCase{
 		y := b.Node(model.OpDense, []string{x, tensor(b, r, "w", []int{12, 7}), tensor(b, r, "bias", []int{7})}, nil, "fc")
 		b.Output(b.Node(model.OpSigmoid, []string{y}, nil, "sig"), "out")
 	}},
+	{name: "dropout is the identity at inference", input: []int{12}, build: func(b *model.Builder, r *rand.Rand, x string) {
+		y := b.Node(model.OpDense, []string{x, tensor(b, r, "w", []int{12, 7})}, nil, "fc")
+		b.Output(b.Node(model.OpDropout, []string{y}, model.Attrs{"rate": float32(0.5)}, "drop"), "out")
+	}},
 	{name: "depthwise multiplier 2 explicit pads + leakyrelu", input: []int{6, 6, 3}, wantNodes: 1, build: func(b *model.Builder, r *rand.Rand, x string) {
 		y := b.Node(model.OpConv2D, []string{x, tensor(b, r, "w", []int{3, 3, 1, 6}), tensor(b, r, "bias", []int{6})},
 			model.Attrs{"padding": "EXPLICIT", "pads": []int{1, 0, 2, 1}, "group": 3, "dilations": []int{1, 2}}, "dw")

@@ -158,7 +158,7 @@ func naiveRun(t *testing.T, g *model.Graph, batch int, inputs ...[]float32) map[
 				ax += len(ss[0])
 			}
 			y, _ = naive.Concat(xs, ss, ax)
-		case model.OpReshape, model.OpFlatten:
+		case model.OpReshape, model.OpFlatten, model.OpDropout:
 			y = in(0)
 		case model.OpTranspose:
 			y, _ = naive.Transpose(in(0), sh(0), a.Ints("perm", nil))

@@ -62,6 +62,7 @@ func init() {
 		model.OpConcat:        prepConcat,
 		model.OpReshape:       prepView,
 		model.OpFlatten:       prepView,
+		model.OpDropout:       prepView,
 		model.OpTranspose:     prepTranspose,
 		model.OpBatchNorm:     prepBatchNorm,
 		model.OpResize:        prepResize,
@@ -342,7 +343,8 @@ func prepConcat(c *opCtx) (prepared, error) {
 	}}, nil
 }
 
-// prepView serves Reshape and Flatten: the output is the input's buffer.
+// prepView serves Reshape, Flatten and Dropout (the identity at inference):
+// the output is the input's buffer.
 func prepView(c *opCtx) (prepared, error) {
 	if model.NumElements(c.inShapes[0]) != model.NumElements(c.outShapes[0]) {
 		return prepared{}, errors.New("view changes the element count")

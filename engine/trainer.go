@@ -22,7 +22,13 @@ type TrainOptions struct {
 	// Trainable lists name prefixes of the weight tensors to train; nil
 	// trains every weight and bias. A prefix that matches nothing is an
 	// error, so that a typo cannot silently freeze the whole model.
+	// BatchNorm's scale and bias are weights like any other; its running
+	// mean and variance are never trained by the optimiser, and a BatchNorm
+	// whose scale and bias are both frozen runs as at inference.
 	Trainable []string
+	// Seed seeds the Dropout masks (the same seed gives the same masks on
+	// every platform).
+	Seed uint64
 }
 
 // param is one trained tensor: the trainer's own copy of its values, its
@@ -47,10 +53,12 @@ type tnode struct {
 
 // Trainer trains a model's weights on batches of examples: forward, loss,
 // backward and an optimiser step in one Step call, which allocates nothing.
-// It supports the ops of convolutional classifiers (Conv2D and Dense with a
-// fused ReLU, ReLU6, Sigmoid or Tanh, MaxPool, AvgPool, GlobalAvgPool,
-// Flatten, Reshape, the standalone activations, Add/Sub/Mul/Div, a final
-// Softmax); others are refused by NewTrainer with an error naming them.
+// It trains Conv2D (any stride, dilation, padding, groups, depthwise), Dense
+// and MatMul with any fused activation, BatchNorm (training mode), Dropout,
+// MaxPool, AvgPool, GlobalAvgPool, Mean, Flatten, Reshape, Pad, Transpose,
+// Concat, Softmax, the standalone activations and Add/Sub/Mul/Div with
+// broadcasting; a final Softmax is folded into the crossentropy loss. Gemm,
+// PRelu and Resize are refused by NewTrainer with an error naming them.
 // A Trainer is not safe for concurrent use.
 type Trainer struct {
 	src     *model.Graph
@@ -68,6 +76,11 @@ type Trainer struct {
 	scratch []float32   // shared by every node's kernels
 	lrScale float32     // the schedule's factor on the optimiser's rate (Fit)
 	zero    [][]float32 // gradients summed over several readers: zeroed before backward
+	rng     kernels.RNG // Dropout's masks
+	// state holds the tensors training updates without the optimiser
+	// (BatchNorm's running statistics), by name, in the order kept.
+	state      map[string][]float32
+	stateOrder []string
 }
 
 // NewTrainer prepares g for training with the given options. g is not
@@ -94,7 +107,8 @@ func NewTrainer(g *model.Graph, o TrainOptions) (*Trainer, error) {
 	if len(g.Inputs) != 1 || len(g.Outputs) != 1 {
 		return nil, errors.New("engine: the Trainer takes models with one input and one output")
 	}
-	t := &Trainer{src: g, opts: o, lrScale: 1, byName: map[string]*param{}, act: map[string][]float32{}, grad: map[string][]float32{}}
+	t := &Trainer{src: g, opts: o, lrScale: 1, byName: map[string]*param{}, act: map[string][]float32{}, grad: map[string][]float32{},
+		rng: kernels.NewRNG(o.Seed), state: map[string][]float32{}}
 	nodes := g.Nodes
 	out := g.Outputs[0].Name
 	if o.Loss == "crossentropy" && len(nodes) > 0 {
@@ -186,8 +200,8 @@ func (t *Trainer) chooseParams(g *model.Graph, nodes []*model.Node, prefixes []s
 			if tn == nil || t.byName[in] != nil || tn.DType != model.Float32 {
 				continue
 			}
-			if (n.Op == model.OpConv2D || n.Op == model.OpDense) && i == 0 {
-				continue
+			if (n.Op == model.OpConv2D || n.Op == model.OpDense) && i == 0 || n.Op == model.OpBatchNorm && i >= 3 {
+				continue // BatchNorm's statistics are not trained
 			}
 			ok := prefixes == nil
 			for j, p := range prefixes {
@@ -296,12 +310,14 @@ func (t *Trainer) Graph() *model.Graph {
 		c := *tn
 		if p := t.byName[tn.Name]; p != nil {
 			c.Data = append([]float32(nil), p.w...)
+		} else if s, ok := t.state[tn.Name]; ok {
+			c.Data = append([]float32(nil), s...)
 		}
 		g.Tensors = append(g.Tensors, &c)
 	}
 	g.Metadata = map[string]string{}
 	for k, v := range t.src.Metadata {
-		if k != stepKey {
+		if k != stepKey && k != rngKey {
 			g.Metadata[k] = v
 		}
 	}
@@ -315,14 +331,18 @@ func (t *Trainer) Graph() *model.Graph {
 // checkpoint ("m": momentum or Adam's first moment, "v": Adam's second).
 func stateName(param, which string) string { return "optimizer/" + param + "/" + which }
 
-// stepKey is the metadata key of the optimiser's step count in a checkpoint.
-const stepKey = "optimizer_step"
+// stepKey and rngKey are the metadata keys of the optimiser's step count and
+// the Dropout generator's state in a checkpoint.
+const (
+	stepKey = "optimizer_step"
+	rngKey  = "optimizer_rng"
+)
 
 // Checkpoint returns the trained model like Graph and, with state, also the
 // optimiser's state: one tensor per parameter and moment (named
 // optimizer/<param>/m and /v; a Session ignores them) and the step count in
-// the metadata, so that a Trainer built on it continues exactly where this
-// one stopped.
+// the metadata with the Dropout generator's state, so that a Trainer built
+// on it continues exactly where this one stopped.
 func (t *Trainer) Checkpoint(state bool) *model.Graph {
 	g := t.Graph()
 	if !state {
@@ -332,6 +352,9 @@ func (t *Trainer) Checkpoint(state bool) *model.Graph {
 		g.Metadata = map[string]string{}
 	}
 	g.Metadata[stepKey] = strconv.Itoa(t.step)
+	rs := t.rng.State()
+	g.Metadata[rngKey] = strconv.FormatUint(uint64(rs[0]), 10) + " " + strconv.FormatUint(uint64(rs[1]), 10) + " " +
+		strconv.FormatUint(uint64(rs[2]), 10) + " " + strconv.FormatUint(uint64(rs[3]), 10)
 	for _, p := range t.params {
 		for _, w := range []struct {
 			which string
@@ -355,6 +378,23 @@ func (t *Trainer) restoreState(g *model.Graph) error {
 		return errors.New("engine: checkpoint metadata " + stepKey + " = " + strconv.Quote(s) + " is not a step count")
 	}
 	t.step = step
+	if s, ok := g.Metadata[rngKey]; ok {
+		var st [4]uint32
+		f := strings.Fields(s)
+		for i := range st {
+			var v uint64
+			if len(f) == 4 {
+				v, err = strconv.ParseUint(f[i], 10, 32)
+			}
+			if len(f) != 4 || err != nil {
+				return errors.New("engine: checkpoint metadata " + rngKey + " = " + strconv.Quote(s) + " is not a generator state")
+			}
+			st[i] = uint32(v)
+		}
+		if t.rng, ok = kernels.RNGFromState(st); !ok {
+			return errors.New("engine: checkpoint metadata " + rngKey + " is the all-zero generator state")
+		}
+	}
 	for _, p := range t.params {
 		for _, w := range []struct {
 			which string

@@ -1,12 +1,31 @@
 package engine
 
 import (
-	"errors"
-	"strconv"
-
 	"github.com/edgenn/edgenn/kernels"
 	"github.com/edgenn/edgenn/model"
 )
+
+// gradDst returns where a node writes the gradient of its input in: a
+// trained parameter's gradient goes through a private buffer that finish
+// copies or (when another node already wrote it) adds into the parameter's;
+// other values are as gradInto.
+func (t *Trainer) gradDst(in string, needs map[string]bool, uses map[string]int) (dst []float32, finish func()) {
+	p := t.byName[in]
+	if p == nil {
+		return t.gradInto(in, needs, uses)
+	}
+	d := make([]float32, len(p.g))
+	return d, func() {
+		if p.written {
+			for j, v := range d {
+				p.g[j] += v
+			}
+		} else {
+			copy(p.g, d)
+		}
+		p.written = true
+	}
+}
 
 // gradInto returns where a node writes the gradient of its input in: the
 // value's own gradient buffer when the node is its only reader, else a
@@ -40,20 +59,59 @@ func (t *Trainer) zeroed(g []float32) bool {
 	return false
 }
 
-// trainableAct is the fused activation of a Conv2D or Dense node, which the
-// backward pass differentiates from the node's output alone: Sigmoid and Tanh
-// from y by definition, ReLU and ReLU6 because y > 0 exactly where x > 0 and
-// 0 < y < 6 exactly where 0 < x < 6, so y can be passed as x.
-func trainableAct(n *model.Node) (kernels.Epilogue, error) {
-	ep, err := epilogue(n.Attrs, nil)
+// fusedAct is the fused activation of a Conv2D or Dense node as the
+// Trainer runs it. The backward pass needs the activation's input where its
+// output does not determine the derivative: ReLU, ReLU6 and LeakyReLU with
+// alpha >= 0 keep their sign and range (y > 0 exactly where x > 0, 0 < y < 6
+// exactly where 0 < x < 6), so y stands in for x, and Sigmoid and Tanh are
+// differentiated from y by definition; HardSwish, Clip and a negative-alpha
+// LeakyReLU run the layer into pre and activate from there.
+type fusedAct struct {
+	ep  kernels.Epilogue // the activation alone
+	pre []float32        // the pre-activation, or nil when y stands in
+}
+
+// splitAct returns the epilogue the layer's kernel applies (bias, and the
+// activation unless it is applied separately) and the fusedAct to finish
+// and differentiate it.
+func splitAct(n *model.Node, bias, y []float32) (kernels.Epilogue, fusedAct, error) {
+	ep, err := epilogue(n.Attrs, bias)
 	if err != nil {
-		return ep, err
+		return ep, fusedAct{}, err
 	}
-	switch ep.Act {
-	case kernels.ActNone, kernels.ActReLU, kernels.ActReLU6, kernels.ActSigmoid, kernels.ActTanh:
-		return ep, nil
+	fa := fusedAct{ep: kernels.Epilogue{Act: ep.Act, Alpha: ep.Alpha, Lo: ep.Lo, Hi: ep.Hi}}
+	switch {
+	case ep.Act == kernels.ActHardSwish, ep.Act == kernels.ActClip, ep.Act == kernels.ActLeakyReLU && ep.Alpha < 0:
+		fa.pre = make([]float32, len(y))
+		ep.Act = kernels.ActNone
 	}
-	return ep, errors.New("a fused " + n.Attrs.String("activation", "") + " cannot be trained yet (make it a separate node)")
+	return ep, fa, nil
+}
+
+// out is where the layer's kernel writes.
+func (f *fusedAct) out(y []float32) []float32 {
+	if f.pre != nil {
+		return f.pre
+	}
+	return y
+}
+
+// finish applies a separately run activation.
+func (f *fusedAct) finish(y []float32) {
+	if f.pre != nil {
+		copy(y, f.pre)
+		kernels.ActivateInPlace(y, f.ep)
+	}
+}
+
+// grad turns the gradient of y into the gradient of the pre-activation, in
+// place.
+func (f *fusedAct) grad(y, dy []float32) {
+	x := y
+	if f.pre != nil {
+		x = f.pre
+	}
+	kernels.ActivationGrad(f.ep, x, y, dy, dy)
 }
 
 // weightParams returns a Conv2D's or Dense's weights and optional bias as
@@ -99,12 +157,11 @@ func (t *Trainer) bind(n *model.Node, shapes map[string][]int, needs map[string]
 		p := kernels.ConvParams{H: xs[1], W: xs[2], C: xs[3], KH: ws[0], KW: ws[1], OC: ws[3],
 			StrideH: st[0], StrideW: st[1], DilationH: dl[0], DilationW: dl[1],
 			PadTop: pt, PadBottom: pb, PadLeft: pl, PadRight: pr, Group: n.Attrs.Int("group", 1)}
-		ep, err := trainableAct(n)
+		w, b, pw, pbias := t.weightParams(n)
+		ep, fa, err := splitAct(n, b, y)
 		if err != nil {
 			return nil, 0, err
 		}
-		w, b, pw, pbias := t.weightParams(n)
-		ep.Bias = b
 		conv, err := kernels.NewConv2D(p, w, ep)
 		if err != nil {
 			return nil, 0, err
@@ -115,15 +172,18 @@ func (t *Trainer) bind(n *model.Node, shapes map[string][]int, needs map[string]
 		}
 		x := in(0)
 		fs, bs := conv.ScratchLen(), cg.ScratchLen()
-		tn.forward = func() { conv.Run(batch, x, y, t.scratch[:fs]) }
+		ky := fa.out(y)
+		tn.forward = func() {
+			conv.Run(batch, x, ky, t.scratch[:fs])
+			fa.finish(y)
+		}
 		if pw != nil || pbias != nil {
 			tn.sync = func() { conv.SetWeights(w, b) }
 		}
 		dx, finish := t.gradInto(n.Inputs[0], needs, uses)
 		rows := batch * (len(y) / batch / p.OC)
-		act := kernels.Epilogue{Act: ep.Act}
 		tn.backward = func() {
-			kernels.ActivationGrad(act, y, y, dy, dy) // y stands in for x: see trainableAct
+			fa.grad(y, dy)
 			biasGrad(pbias, rows, p.OC, dy)
 			if pw != nil {
 				cg.FilterGrad(batch, x, dy, pw.g, t.scratch[:bs], pw.written)
@@ -140,26 +200,28 @@ func (t *Trainer) bind(n *model.Node, shapes map[string][]int, needs map[string]
 
 	case model.OpDense:
 		k, m := sh(1)[0], sh(1)[1]
-		ep, err := trainableAct(n)
+		w, b, pw, pbias := t.weightParams(n)
+		ep, fa, err := splitAct(n, b, y)
 		if err != nil {
 			return nil, 0, err
 		}
-		w, b, pw, pbias := t.weightParams(n)
-		ep.Bias = b
 		d, err := kernels.NewDense(k, m, w, ep)
 		if err != nil {
 			return nil, 0, err
 		}
 		x, rows := in(0), sh(0)[0]
 		fs := d.ScratchLen()
-		tn.forward = func() { d.Run(rows, x, y, t.scratch[:fs]) }
+		ky := fa.out(y)
+		tn.forward = func() {
+			d.Run(rows, x, ky, t.scratch[:fs])
+			fa.finish(y)
+		}
 		if pw != nil || pbias != nil {
 			tn.sync = func() { d.SetWeights(w, b) }
 		}
 		dx, finish := t.gradInto(n.Inputs[0], needs, uses)
-		act := kernels.Epilogue{Act: ep.Act}
 		tn.backward = func() {
-			kernels.ActivationGrad(act, y, y, dy, dy) // y stands in for x: see trainableAct
+			fa.grad(y, dy)
 			biasGrad(pbias, rows, m, dy)
 			if pw != nil {
 				kernels.DenseWeightGrad(rows, k, m, x, dy, pw.g, pw.written)
@@ -268,25 +330,8 @@ func (t *Trainer) bind(n *model.Node, shapes map[string][]int, needs map[string]
 		tn.forward = func() { fw.Run(a, b, y) }
 		var dst [2][]float32
 		var fin [2]func()
-		for i := 0; i < 2; i++ {
-			if p := t.byName[n.Inputs[i]]; p != nil {
-				// A trained operand: its gradient lands in a private buffer,
-				// added to the parameter's when another node shares it.
-				dst[i] = make([]float32, len(p.g))
-				gi, di, pi := p.g, dst[i], p
-				fin[i] = func() {
-					if pi.written {
-						for j, v := range di {
-							gi[j] += v
-						}
-					} else {
-						copy(gi, di)
-					}
-					pi.written = true
-				}
-			} else {
-				dst[i], fin[i] = t.gradInto(n.Inputs[i], needs, uses)
-			}
+		for i := range 2 {
+			dst[i], fin[i] = t.gradDst(n.Inputs[i], needs, uses)
 		}
 		tn.backward = func() {
 			bg.Run(a, b, dy, dst[0], dst[1])
@@ -298,5 +343,5 @@ func (t *Trainer) bind(n *model.Node, shapes map[string][]int, needs map[string]
 		}
 		return tn, 0, nil
 	}
-	return nil, 0, errors.New("op " + strconv.Quote(n.Op) + " cannot be trained yet")
+	return t.bindMore(tn, n, shapes, needs, uses)
 }

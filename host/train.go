@@ -49,7 +49,7 @@ func cmdTrain(args []string, stdout io.Writer) error {
 	schedule := fs.String("schedule", "cosine", "constant, cosine or step (halve every epoch)")
 	clip := fs.Float64("clip", 0, "clip gradients to this global L2 norm (0: off)")
 	trainable := fs.String("trainable", "", "comma-separated name prefixes of the tensors to train (default: all)")
-	seed := fs.Uint64("seed", 1, "shuffling seed")
+	seed := fs.Uint64("seed", 1, "seed of the shuffling and the dropout masks")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	state := fs.Bool("save-optimizer", false, "keep the optimiser state in the file, so that training from it resumes exactly")
 	if _, err := parseArgs(fs, args); err != nil {
@@ -75,7 +75,7 @@ func cmdTrain(args []string, stdout io.Writer) error {
 	if *trainable != "" {
 		prefixes = strings.Split(*trainable, ",")
 	}
-	tr, err := engine.NewTrainer(g, engine.TrainOptions{Batch: *batch, Optimizer: o, Trainable: prefixes})
+	tr, err := engine.NewTrainer(g, engine.TrainOptions{Batch: *batch, Optimizer: o, Trainable: prefixes, Seed: *seed})
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,15 @@ func NewRNG(seed uint64) RNG {
 	return r
 }
 
+// State returns the generator's state, for checkpoints.
+func (r *RNG) State() [4]uint32 { return r.s }
+
+// RNGFromState returns the generator with a state State returned, and false
+// for the all-zero state, which no generator has.
+func RNGFromState(s [4]uint32) (RNG, bool) {
+	return RNG{s: s}, s != [4]uint32{}
+}
+
 func rotl32(x uint32, k uint) uint32 { return x<<k | x>>(32-k) }
 
 // Uint32 returns the next 32 random bits.

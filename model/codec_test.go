@@ -30,7 +30,8 @@ func allOpsGraph(t testing.TB) *Graph {
 	dw := b.Tensor("dw", []int{3, 3, 1, 8}, ones(72))
 	y = b.DepthwiseConv2D(y, dw, "", Conv2DOpts{Padding: "EXPLICIT", Pads: [4]int{1, 1, 1, 1}, Dilations: [2]int{1, 1}})
 	y = b.Node(OpBatchNorm, []string{y, b.Tensor("s", []int{8}, ones(8)), b.Tensor("o", []int{8}, ones(8)),
-		b.Tensor("m", []int{8}, ones(8)), b.Tensor("v", []int{8}, make([]float32, 8))}, Attrs{"epsilon": float32(1e-3)}, "")
+		b.Tensor("m", []int{8}, ones(8)), b.Tensor("v", []int{8}, make([]float32, 8))}, Attrs{"epsilon": float32(1e-3), "momentum": float32(0.9)}, "")
+	y = b.Node(OpDropout, []string{y}, Attrs{"rate": float32(0.1)}, "")
 	y = b.Node(OpPRelu, []string{y, b.Tensor("slope", []int{8}, ones(8))}, nil, "")
 	y = b.Node(OpClip, []string{y}, Attrs{"min": float32(-1), "max": 6}, "")
 	y = b.MaxPool(y, PoolOpts{Kernel: [2]int{2, 2}, Strides: [2]int{1, 1}, Padding: "SAME"})

@@ -61,9 +61,16 @@ const (
 	OpFlatten = "Flatten"
 	// Transpose: perm [] (reversed axes when absent).
 	OpTranspose = "Transpose"
-	// BatchNorm (inference) over the last axis: x, scale, bias, mean, var [C];
-	// epsilon (1e-3). Folded into a preceding Conv2D/Dense at compile time.
+	// BatchNorm over the last axis: x, scale, bias, mean, var [C]; epsilon
+	// (1e-3). Inference uses mean and var and folds into a preceding
+	// Conv2D/Dense at compile time; the Trainer, when it trains scale or
+	// bias, normalises with the batch's statistics and updates mean and var
+	// as run = run*momentum + batch*(1-momentum); momentum (0.99, as Keras).
 	OpBatchNorm = "BatchNorm"
+	// Dropout: rate (0.5), in [0, 1). The identity at inference; the Trainer
+	// zeroes each element with probability rate and scales the rest by
+	// 1/(1-rate) (inverted dropout).
+	OpDropout = "Dropout"
 	// Resize: x [N,H,W,C] -> [N,OH,OW,C]. size [2] = OH, OW; mode
 	// "nearest"|"bilinear" ("nearest"); coord "half_pixel"|"align_corners"|
 	// "asymmetric" ("half_pixel").

@@ -74,7 +74,8 @@ var opInfos = map[string]OpInfo{
 	OpReshape:       {MinInputs: 1, MaxInputs: 1, Attrs: map[string]AttrKind{"shape": AttrInts}},
 	OpFlatten:       {MinInputs: 1, MaxInputs: 1, Attrs: map[string]AttrKind{"axis": AttrInt}},
 	OpTranspose:     {MinInputs: 1, MaxInputs: 1, Attrs: map[string]AttrKind{"perm": AttrInts}},
-	OpBatchNorm:     {MinInputs: 5, MaxInputs: 5, ConstInputs: []int{1, 2, 3, 4}, Attrs: map[string]AttrKind{"epsilon": AttrFloat}},
+	OpBatchNorm:     {MinInputs: 5, MaxInputs: 5, ConstInputs: []int{1, 2, 3, 4}, Attrs: map[string]AttrKind{"epsilon": AttrFloat, "momentum": AttrFloat}},
+	OpDropout:       {MinInputs: 1, MaxInputs: 1, Attrs: map[string]AttrKind{"rate": AttrFloat}, Elementwise: true},
 	OpResize:        {MinInputs: 1, MaxInputs: 1, Attrs: map[string]AttrKind{"size": AttrInts, "mode": AttrString, "coord": AttrString}},
 }
 
@@ -436,6 +437,14 @@ func inferOp(n *Node, in [][]int) ([]int, error) {
 		}
 		if eps := n.Attrs.Float("epsilon", 1e-3); !(eps >= 0) {
 			return nil, nodeErr(n, "epsilon must be >= 0")
+		}
+		if m := n.Attrs.Float("momentum", 0.99); !(m >= 0 && m <= 1) {
+			return nil, nodeErr(n, "momentum must be in [0, 1]")
+		}
+		return x, nil
+	case OpDropout:
+		if r := n.Attrs.Float("rate", 0.5); !(r >= 0 && r < 1) {
+			return nil, nodeErr(n, "rate must be in [0, 1)")
 		}
 		return x, nil
 	case OpResize:
@@ -817,7 +826,7 @@ func NodeFLOPs(n *Node, shapes map[string][]int) int64 {
 		return int64(NumElements(x))
 	case OpBatchNorm:
 		return 2 * outN
-	case OpPad, OpConcat, OpReshape, OpFlatten, OpTranspose:
+	case OpPad, OpConcat, OpReshape, OpFlatten, OpTranspose, OpDropout:
 		return 0
 	}
 	return outN

@@ -94,12 +94,11 @@ zoo-models: $(BUILD)/edgenn
 	@mkdir -p $(BUILD)/models
 	@for m in lenet5 mobilenet_v1_025_128; do $(BUILD)/edgenn zoo $$m -o $(BUILD)/models/$$m.enn >/dev/null; done
 
-## run: until the host serves the browser app, write the zoo's reference models,
-## inspect them and bench them natively and in wasm
-run: $(BUILD)/edgenn $(BUILD)/host.wasm
-	@mkdir -p $(BUILD)/models
-	@for m in lenet5 mobilenet_v1_025_128; do $(BUILD)/edgenn zoo $$m -o $(BUILD)/models/$$m.enn && $(BUILD)/edgenn inspect $(BUILD)/models/$$m.enn; echo; done
-	@scripts/bench_table.sh --quick
+## run: the host with the demo app, the wasm builds and the models on
+## http://$(ADDR)/ (Ctrl-C stops it)
+ADDR ?= 127.0.0.1:8080
+run: wasm $(BUILD)/edgenn
+	$(BUILD)/edgenn serve --addr $(ADDR)
 
 ## bench: edgenn (wasm SIMD, wasm scalar, native) side by side with the anchors, one run
 bench: $(BUILD)/edgenn $(BUILD)/host.wasm $(BUILD)/host-scalar.wasm anchors wasm

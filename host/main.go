@@ -1,7 +1,8 @@
 // Command edgenn is edgenn's host and command-line tool. Today it makes the
 // zoo's reference models, inspects, runs and benchmarks .enn files; it builds
 // natively and for GOOS=js GOARCH=wasm (run under Node), so that one command
-// measures the engine in both places.
+// measures the engine in both places. Natively it also serves the browser app,
+// the wasm and the models (serve).
 //
 //	edgenn zoo NAME -o FILE.enn
 //	edgenn inspect FILE.enn
@@ -9,6 +10,7 @@
 //	edgenn bench FILE.enn [--batch N] [--runs N] [--json]
 //	edgenn train --model lenet5 --data mnist --epochs 5 -o digits.enn
 //	edgenn eval FILE.enn --data mnist
+//	edgenn serve [--addr 127.0.0.1:8080] [--www DIR] [--wasm DIR] [--models DIR]
 package main
 
 import (
@@ -31,6 +33,7 @@ var commands = []command{
 	{"bench", "FILE.enn [--batch N] [--runs N] [--json]", "time Session.Run", cmdBench},
 	{"train", "--model lenet5 --data mnist -o FILE.enn [...]", "train a model (zoo or .enn) on MNIST or an image folder", cmdTrain},
 	{"eval", "FILE.enn [--data mnist|DIR]", "accuracy of a classifier on labelled data", cmdEval},
+	{"serve", "[--addr HOST:PORT] [--www DIR] [...]", "serve the app, the wasm and the models over HTTP", cmdServe},
 }
 
 func main() {

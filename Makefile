@@ -18,7 +18,7 @@ REFDIR := $(abspath $(CACHE))/anchors-models
 WASM_PKGS := ./kernels/ ./model/ ./engine/ ./data/
 WASM_BANNED := fmt|reflect|os|os/exec|log|image|image/png|image/jpeg|crypto/sha256|compress/gzip|github.com/vmihailenco/msgpack/v5|github.com/edgenn/edgenn/data
 
-.PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz zoo-models
+.PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz zoo-models types
 
 all: wasm
 
@@ -88,6 +88,14 @@ test-wasm: refs $(BUILD)/loss_curve.txt
 	$(MAKE) --no-print-directory wasm zoo-models
 	@test $$(gzip -9 -c $(BUILD)/edgenn.wasm | wc -c) -le 1200000 || { echo "edgenn.wasm is over 1.2 MB gzip -9"; exit 1; }
 	$(TEST_ENV) node --test wasm/
+	$(MAKE) --no-print-directory types
+
+## types: type-check www/edgenn.d.ts and edgenn.js's JSDoc against a usage file
+TSC := $(CACHE)/ts/node_modules/.bin/tsc
+types: $(TSC)
+	$(TSC) -p wasm/jsapi
+$(TSC):
+	npm install --prefix $(CACHE)/ts --no-audit --no-fund --loglevel=error typescript@5.9.3
 
 ## zoo-models: the reference networks as .enn files in build/models
 zoo-models: $(BUILD)/edgenn

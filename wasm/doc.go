@@ -1,14 +1,29 @@
 // Command wasm is edgenn's browser module, edgenn.wasm; it builds for
-// GOOS=js GOARCH=wasm. For now it is a thin layer over engine (the full JS API
-// comes later): it sets globalThis.edgenn to an object with
+// GOOS=js GOARCH=wasm. It sets globalThis.edgenn to the raw API over engine
+// that www/edgenn-worker.js calls, one Go instance per worker (the public JS
+// API is www/edgenn.js):
 //
-//	load(bytes: Uint8Array) -> handle: number     compile a .enn model
-//	inputs(handle), outputs(handle) -> [{name, shape}]
+//	version: string, simd: boolean
+//	info() -> {version, simd, heapBytes, sysBytes, models, trainers}
+//	load(bytes: Uint8Array) -> handle           decode and compile a .enn model
+//	describe(handle) -> {name, inputs, outputs: [{name, shape}], metadata}
 //	run(handle, ...inputs: Float32Array[]) -> Float32Array[]
+//	profile(handle, runs, ...inputs) -> [{name, op, medianMs, minMs}]
+//	evaluate(handle, xs: Float32Array, labels: Int32Array) -> {loss, accuracy}
 //	free(handle)
-//	simd: boolean, version: string
+//	trainer(handle, {optimizer, lr, momentum, nesterov, weightDecay, beta1,
+//	        beta2, epsilon, trainable, batchSize, loss, seed}) -> trainer handle
+//	step(trainer, xs, labels: Int32Array | targets: Float32Array) -> loss
+//	fitBegin(trainer, batchSize, xs, labels[, evalXs, evalLabels]) -> batch size
+//	fitEpoch(trainer, epoch, seed, onBatch(epoch, step, steps, loss)) ->
+//	        {epoch, loss[, evalLoss, evalAccuracy]}
+//	fitEnd(trainer)
+//	trainerEvaluate(trainer, xs, labels) -> {loss, accuracy}
+//	save(trainer, optimizerState: boolean) -> Uint8Array (.enn)
+//	freeTrainer(trainer)
 //
 // Every function that fails returns an Error whose message names the cause,
-// instead of throwing across the Go/JS boundary. Tensors cross as bulk copies,
-// never element by element; one call runs a whole graph.
+// instead of throwing across the Go/JS boundary. Tensors cross as one bulk
+// copy each, never element by element; one call runs a whole graph or a
+// whole training epoch.
 package main

@@ -1,5 +1,5 @@
 // Node's test runner drives the real browser module (build/edgenn.wasm and
-// build/edgenn-scalar.wasm) through its JS API on the reference models, and
+// build/edgenn-scalar.wasm) through its raw globalThis.edgenn API on the reference models, and
 // compares with TensorFlow.js cpu's outputs on the same weights.
 // Run by make test (node --test wasm/) after make wasm; needs EDGENN_REFS and
 // the zoo models in build/models.
@@ -21,7 +21,7 @@ function readF32(p) {
 // start instantiates one Go wasm module in its own context and resolves with
 // its globalThis.edgenn API.
 function start(file) {
-  const ctx = vm.createContext({ console, performance, crypto: require('crypto'), TextEncoder, TextDecoder, Uint8Array, Float32Array, Error, Array, Object, Promise, WebAssembly, setTimeout, clearTimeout, fs: require('fs'), process });
+  const ctx = vm.createContext({ console, performance, crypto: require('crypto'), TextEncoder, TextDecoder, Uint8Array, Float32Array, Int32Array, Error, Array, Object, Promise, WebAssembly, setTimeout, clearTimeout, fs: require('fs'), process });
   ctx.globalThis = ctx;
   vm.runInContext(fs.readFileSync(path.join(root, 'build', 'wasm_exec.js'), 'utf8'), ctx);
   return new Promise((resolve, reject) => {
@@ -43,9 +43,11 @@ for (const [file, simd] of [['edgenn.wasm', true], ['edgenn-scalar.wasm', false]
         const bytes = new Uint8Array(fs.readFileSync(path.join(root, 'build', 'models', name + '.enn')));
         const h = api.load(bytes);
         assert.strictEqual(typeof h, 'number', String(h));
-        const ins = api.inputs(h);
-        assert.strictEqual(ins.length, 1);
-        assert.strictEqual(ins[0].shape[0], -1);
+        const info = api.describe(h);
+        assert.strictEqual(info.name, name);
+        assert.deepStrictEqual(info.inputs.map((i) => i.name), ['input']);
+        assert.strictEqual(info.inputs[0].shape[0], -1);
+        assert.deepStrictEqual(info.outputs.map((o) => o.name), ['output']);
         const x = readF32(path.join(refs, name + '.input.bin'));
         const ref = readF32(path.join(refs, name + '.ref_output.bin'));
         const out = api.run(h, x);
@@ -63,6 +65,27 @@ for (const [file, simd] of [['edgenn.wasm', true], ['edgenn-scalar.wasm', false]
         api.free(h);
       });
     }
+
+    await t.test('a trainer steps, saves and frees', () => {
+      const h = api.load(new Uint8Array(fs.readFileSync(path.join(root, 'www', 'models', 'digits.enn'))));
+      const x = readF32(path.join(refs, 'lenet5.input.bin'));
+      const tr = api.trainer(h, { optimizer: 'sgd', lr: 0.1, trainable: ['dense_7/'], batchSize: 1 });
+      assert.strictEqual(typeof tr, 'number', String(tr));
+      const labels = new Int32Array([3]);
+      const losses = [0, 1, 2].map(() => api.step(tr, x, labels));
+      assert.ok(losses[0] > losses[1] && losses[1] > losses[2], String(losses));
+      const m = api.load(api.save(tr, false));
+      const p = api.run(m, x)[0];
+      // After three steps toward class 3, the saved model's loss is below the last step's.
+      assert.ok(-Math.log(p[3]) < losses[2], `${-Math.log(p[3])} vs ${losses[2]}`);
+      assert.match(api.step(tr, x, new Int32Array([10])).message, /label 10/);
+      assert.match(api.trainer(h, { optimizer: 'rmsprop' }).message, /unknown optimizer "rmsprop"/);
+      assert.strictEqual(api.info().trainers, 1);
+      api.freeTrainer(tr);
+      assert.match(api.step(tr, x, labels).message, /no trainer with handle/);
+      api.free(h);
+      api.free(m);
+    });
 
     await t.test('errors name their cause', () => {
       const bad = api.load(new Uint8Array([0x82, 0xa6, 0x66, 0x6f, 0x72, 0x6d, 0x61, 0x74, 0xa3, 0x78, 0x79, 0x7a]));

@@ -3,6 +3,8 @@
 package main
 
 import (
+	"errors"
+	"runtime"
 	"strconv"
 	"syscall/js"
 	"unsafe"
@@ -13,135 +15,263 @@ import (
 )
 
 // version is the module's API version.
-const version = "0.1.0"
+const version = "0.2.0"
 
-type handle struct {
+// loaded is one compiled model. The decoded graph is kept beside the session
+// because a Trainer starts from the graph as written, not the fused one the
+// session runs.
+type loaded struct {
+	g   *model.Graph
 	s   *engine.Session
 	ins [][]float32 // reused input buffers
 }
 
 var (
-	handles    = map[int]*handle{}
-	nextHandle = 1
+	models     = map[int]*loaded{}
+	trainers   = map[int]*trainer{}
+	nextHandle = 1 // models and trainers share one sequence, so a stale handle never names the wrong kind
+
 	jsError    = js.Global().Get("Error")
+	jsObject   = js.Global().Get("Object")
 	uint8Array = js.Global().Get("Uint8Array")
 	f32Array   = js.Global().Get("Float32Array")
+	i32Array   = js.Global().Get("Int32Array")
 )
 
-func fail(msg string) js.Value { return jsError.New("edgenn: " + msg) }
-
-func lookup(args []js.Value) (*handle, js.Value, bool) {
-	if len(args) == 0 || args[0].Type() != js.TypeNumber {
-		return nil, fail("expected a model handle"), false
-	}
-	h, ok := handles[args[0].Int()]
-	if !ok {
-		return nil, fail("no model with handle " + strconv.Itoa(args[0].Int()) + " (freed?)"), false
-	}
-	return h, js.Undefined(), true
+// export sets api[name] to f, turning an error into a returned JS Error
+// (never a throw across the boundary) whose message names the cause.
+func export(api js.Value, name string, f func(args []js.Value) (any, error)) {
+	api.Set(name, js.FuncOf(func(_ js.Value, args []js.Value) any {
+		v, err := f(args)
+		if err != nil {
+			return jsError.New("edgenn: " + err.Error())
+		}
+		return v
+	}))
 }
 
-func load(_ js.Value, args []js.Value) any {
+// with adapts f, which takes the model or trainer named by args[0] and the
+// arguments after it, to the signature export takes.
+func with[T any](m map[int]*T, what string, f func(v *T, args []js.Value) (any, error)) func([]js.Value) (any, error) {
+	return func(args []js.Value) (any, error) {
+		if len(args) == 0 || args[0].Type() != js.TypeNumber {
+			return nil, errors.New("expected a " + what + " handle")
+		}
+		v, ok := m[args[0].Int()]
+		if !ok {
+			return nil, errors.New("no " + what + " with handle " + strconv.Itoa(args[0].Int()) + " (freed?)")
+		}
+		return f(v, args[1:])
+	}
+}
+
+// freer returns the function that forgets the handles of m.
+func freer[T any](m map[int]*T, what string) func([]js.Value) (any, error) {
+	return with(m, what, func(v *T, _ []js.Value) (any, error) {
+		for id, x := range m {
+			if x == v {
+				delete(m, id)
+			}
+		}
+		return nil, nil
+	})
+}
+
+func newHandle() int {
+	id := nextHandle
+	nextHandle++
+	return id
+}
+
+// bytesOf views a float32 or int32 slice as its little-endian bytes (wasm is
+// little-endian), so tensors cross the boundary in one bulk copy.
+func bytesOf[T float32 | int32](s []T) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), 4*len(s))
+}
+
+// copyIn copies the typed array v (already checked to be of T's kind) into
+// dst, reusing dst's storage when it is large enough.
+func copyIn[T float32 | int32](dst []T, v js.Value) []T {
+	n := v.Length()
+	if cap(dst) < n {
+		dst = make([]T, n)
+	}
+	dst = dst[:n]
+	js.CopyBytesToGo(bytesOf(dst), uint8Array.New(v.Get("buffer"), v.Get("byteOffset"), v.Get("byteLength")))
+	return dst
+}
+
+func floatsArg(v js.Value, what string) ([]float32, error) {
+	if !v.InstanceOf(f32Array) {
+		return nil, errors.New(what + " is not a Float32Array")
+	}
+	return copyIn[float32](nil, v), nil
+}
+
+func labelsArg(v js.Value, what string) ([]int32, error) {
+	if !v.InstanceOf(i32Array) {
+		return nil, errors.New(what + " is not an Int32Array")
+	}
+	return copyIn[int32](nil, v), nil
+}
+
+// floatsOut returns a new Float32Array holding f.
+func floatsOut(f []float32) js.Value {
+	t := f32Array.New(len(f))
+	js.CopyBytesToJS(uint8Array.New(t.Get("buffer")), bytesOf(f))
+	return t
+}
+
+func load(args []js.Value) (any, error) {
 	if len(args) != 1 || !args[0].InstanceOf(uint8Array) {
-		return fail("load takes one Uint8Array with the .enn file")
+		return nil, errors.New("load takes one Uint8Array with the .enn file")
 	}
 	data := make([]byte, args[0].Length())
 	js.CopyBytesToGo(data, args[0])
 	g, err := model.Decode(data)
 	if err != nil {
-		return fail(err.Error())
+		return nil, err
 	}
 	s, err := engine.NewSession(g)
 	if err != nil {
-		return fail(err.Error())
+		return nil, err
 	}
-	id := nextHandle
-	nextHandle++
-	handles[id] = &handle{s: s, ins: make([][]float32, len(s.Inputs()))}
-	return id
+	id := newHandle()
+	models[id] = &loaded{g: g, s: s, ins: make([][]float32, len(s.Inputs()))}
+	return id, nil
 }
 
-func describe(v []engine.ValueInfo) js.Value {
-	arr := js.Global().Get("Array").New(len(v))
+func valueInfos(v []engine.ValueInfo) []any {
+	arr := make([]any, len(v))
 	for i, x := range v {
 		shape := make([]any, len(x.Shape))
 		for j, d := range x.Shape {
 			shape[j] = d
 		}
-		arr.SetIndex(i, js.ValueOf(map[string]any{"name": x.Name, "shape": shape}))
+		arr[i] = map[string]any{"name": x.Name, "shape": shape}
 	}
 	return arr
 }
 
-func run(_ js.Value, args []js.Value) any {
-	h, e, ok := lookup(args)
-	if !ok {
-		return e
+func describe(m *loaded, _ []js.Value) (any, error) {
+	meta := map[string]any{}
+	for k, v := range m.g.Metadata {
+		meta[k] = v
 	}
-	xs := args[1:]
-	if len(xs) != len(h.ins) {
-		return fail("run got " + strconv.Itoa(len(xs)) + " inputs, the model takes " + strconv.Itoa(len(h.ins)))
+	return map[string]any{"name": m.g.Name, "inputs": valueInfos(m.s.Inputs()), "outputs": valueInfos(m.s.Outputs()), "metadata": meta}, nil
+}
+
+// inputsArg copies xs, one Float32Array per model input, into m's buffers.
+func (m *loaded) inputsArg(xs []js.Value) ([][]float32, error) {
+	if len(xs) != len(m.ins) {
+		return nil, errors.New("run got " + strconv.Itoa(len(xs)) + " inputs, the model takes " + strconv.Itoa(len(m.ins)))
 	}
 	for i, x := range xs {
 		if !x.InstanceOf(f32Array) {
-			return fail("input " + strconv.Itoa(i) + " is not a Float32Array")
+			return nil, errors.New("input " + strconv.Itoa(i) + " is not a Float32Array")
 		}
-		n := x.Length()
-		if cap(h.ins[i]) < n {
-			h.ins[i] = make([]float32, n)
-		}
-		h.ins[i] = h.ins[i][:n]
-		js.CopyBytesToGo(floatBytes(h.ins[i]), uint8Array.New(x.Get("buffer"), x.Get("byteOffset"), x.Get("byteLength")))
+		m.ins[i] = copyIn(m.ins[i], x)
 	}
-	outs, err := h.s.Run(h.ins...)
-	if err != nil {
-		return fail(err.Error())
-	}
-	res := js.Global().Get("Array").New(len(outs))
-	for i, o := range outs {
-		t := f32Array.New(len(o))
-		js.CopyBytesToJS(uint8Array.New(t.Get("buffer")), floatBytes(o))
-		res.SetIndex(i, t)
-	}
-	return res
+	return m.ins, nil
 }
 
-// floatBytes views a float32 slice as its little-endian bytes (wasm is
-// little-endian), so tensors cross the boundary in one copy.
-func floatBytes(f []float32) []byte {
-	if len(f) == 0 {
-		return nil
+func run(m *loaded, args []js.Value) (any, error) {
+	ins, err := m.inputsArg(args)
+	if err != nil {
+		return nil, err
 	}
-	return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), 4*len(f))
+	outs, err := m.s.Run(ins...)
+	if err != nil {
+		return nil, err
+	}
+	res := make([]any, len(outs))
+	for i, o := range outs {
+		res[i] = floatsOut(o)
+	}
+	return res, nil
+}
+
+// profile(handle, runs, ...inputs) times every compiled node over runs runs.
+func profile(m *loaded, args []js.Value) (any, error) {
+	if len(args) < 1 || args[0].Type() != js.TypeNumber {
+		return nil, errors.New("profile takes a handle, a number of runs and the inputs")
+	}
+	ins, err := m.inputsArg(args[1:])
+	if err != nil {
+		return nil, err
+	}
+	costs, err := m.s.Profile(args[0].Int(), ins...)
+	if err != nil {
+		return nil, err
+	}
+	res := make([]any, len(costs))
+	for i, c := range costs {
+		res[i] = map[string]any{"name": c.Name, "op": c.Op,
+			"medianMs": float64(c.Median.Nanoseconds()) / 1e6, "minMs": float64(c.Min.Nanoseconds()) / 1e6}
+	}
+	return res, nil
+}
+
+// evaluate(handle, xs, labels) measures a classifier on labelled examples.
+func evaluate(m *loaded, args []js.Value) (any, error) {
+	in := m.s.Inputs()
+	if len(in) != 1 {
+		return nil, errors.New("evaluate takes models with one input")
+	}
+	ds, err := examplesArg(args, perExample(in[0].Shape))
+	if err != nil {
+		return nil, err
+	}
+	return scores(engine.Evaluate(m.s, ds))
+}
+
+func scores(loss, accuracy float64, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"loss": loss, "accuracy": accuracy}, nil
+}
+
+// perExample is the number of values in one batch item of shape.
+func perExample(shape []int) int {
+	n := 1
+	for _, d := range shape[1:] {
+		n *= d
+	}
+	return n
+}
+
+func info([]js.Value) (any, error) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return map[string]any{"version": version, "simd": kernels.SIMD, "heapBytes": float64(ms.HeapAlloc),
+		"sysBytes": float64(ms.Sys), "models": len(models), "trainers": len(trainers)}, nil
 }
 
 func main() {
-	api := js.Global().Get("Object").New()
+	api := jsObject.New()
 	api.Set("version", version)
 	api.Set("simd", kernels.SIMD)
-	api.Set("load", js.FuncOf(load))
-	api.Set("run", js.FuncOf(run))
-	api.Set("inputs", js.FuncOf(func(_ js.Value, args []js.Value) any {
-		h, e, ok := lookup(args)
-		if !ok {
-			return e
-		}
-		return describe(h.s.Inputs())
-	}))
-	api.Set("outputs", js.FuncOf(func(_ js.Value, args []js.Value) any {
-		h, e, ok := lookup(args)
-		if !ok {
-			return e
-		}
-		return describe(h.s.Outputs())
-	}))
-	api.Set("free", js.FuncOf(func(_ js.Value, args []js.Value) any {
-		if _, e, ok := lookup(args); !ok {
-			return e
-		}
-		delete(handles, args[0].Int())
-		return js.Undefined()
-	}))
+	onModel := func(f func(*loaded, []js.Value) (any, error)) func([]js.Value) (any, error) {
+		return with(models, "model", f)
+	}
+	onTrainer := func(f func(*trainer, []js.Value) (any, error)) func([]js.Value) (any, error) {
+		return with(trainers, "trainer", f)
+	}
+	for name, f := range map[string]func([]js.Value) (any, error){
+		"info": info, "load": load, "describe": onModel(describe), "run": onModel(run), "profile": onModel(profile),
+		"evaluate": onModel(evaluate), "free": freer(models, "model"), "trainer": onModel(newTrainer),
+		"step": onTrainer(step), "fitBegin": onTrainer(fitBegin), "fitEpoch": onTrainer(fitEpoch), "fitEnd": onTrainer(fitEnd),
+		"trainerEvaluate": onTrainer(trainerEvaluate), "save": onTrainer(save), "freeTrainer": freer(trainers, "trainer"),
+	} {
+		export(api, name, f)
+	}
+	// A test hook: the worker glue calls it to check that a Go instance which
+	// dies is replaced and its pending calls are rejected.
+	api.Set("_crash", js.FuncOf(func(js.Value, []js.Value) any { panic("edgenn: crash requested (test hook)") }))
 	js.Global().Set("edgenn", api)
 	if ready := js.Global().Get("edgennReady"); ready.Type() == js.TypeFunction {
 		ready.Invoke(api)

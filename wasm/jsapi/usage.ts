@@ -1,0 +1,62 @@
+// Type-checks edgenn.d.ts against the way the API is used (not run):
+//   tsc -p wasm/jsapi (make types)
+import { EdgeNN, Model, Trainer, type EpochStats, type NodeCost, type PoolInfo, type Scores } from "../../www/edgenn.js";
+
+export async function usage(pixels: Float32Array, labels: Int32Array): Promise<void> {
+  const enn: EdgeNN = await EdgeNN.start({ workers: 2, baseURL: "build/", simd: "auto" });
+  const simd: boolean = EdgeNN.simdSupported() && enn.simd;
+  const model: Model = await enn.load("/models/digits.enn", {
+    onProgress: ({ loaded, total }) => console.log(loaded, total ?? "?", simd),
+  });
+  const fromBytes = await enn.load(new Uint8Array(16), { name: "mine" });
+  const { inputs, outputs, labels: names, metadata, sha256 } = model.info;
+  console.log(inputs[0].shape, outputs[0].name, names?.[0], metadata["licence"], sha256?.length);
+
+  const out: Record<string, Float32Array> = await model.run(pixels);
+  const byName = await model.run({ input: pixels }, { transfer: true });
+  const fromNumbers = await model.run([0, 0.5, 1]);
+  console.log(out.output[0], byName.output.length, fromNumbers);
+
+  const costs: NodeCost[] = await model.profile(undefined, { runs: 5 });
+  console.log(costs.map((c) => `${c.op} ${c.name} ${c.medianMs}`));
+  const before: Scores = await model.evaluate(pixels, labels);
+
+  const t: Trainer = model.trainer({ optimizer: "adamw", lr: 1e-3, weightDecay: 0.01, trainable: ["dense_7/"], batchSize: 16 });
+  const ctl = new AbortController();
+  const history: EpochStats[] = await t.fit([pixels, pixels], [1, 2], {
+    epochs: 3,
+    seed: 1,
+    validation: { xs: pixels, ys: labels },
+    signal: ctl.signal,
+    onBatch: ({ epoch, step, steps, loss }) => console.log(epoch, step, steps, loss),
+    onEpoch: (e) => console.log(e.evalAccuracy?.toFixed(3)),
+  });
+  const loss: number = await t.step(pixels, labels);
+  const mse: number = await model.trainer({ loss: "mse" }).step(pixels, new Float32Array(10));
+  const after: Scores = await t.evaluate(pixels, labels);
+  const file: Uint8Array = await t.save({ optimizerState: true });
+  const mine: Model = await t.toModel({ name: "personal" });
+  console.log(history.length, loss, mse, before.accuracy, after.accuracy, file.length, mine.info.name, t.batchSize);
+
+  const info: PoolInfo = await enn.info();
+  console.log(info.workers.map((w) => [w.index, w.alive, w.memoryBytes ?? 0]));
+  t.dispose();
+  mine.dispose();
+  fromBytes.dispose();
+  await enn.terminate();
+}
+
+// What must not type-check.
+export async function misuse(enn: EdgeNN, model: Model): Promise<void> {
+  // @ts-expect-error: simd is "auto" or a boolean
+  await EdgeNN.start({ simd: "yes" });
+  // @ts-expect-error: an unknown optimizer
+  model.trainer({ optimizer: "rmsprop" });
+  // @ts-expect-error: run takes tensors, not strings
+  await model.run("pixels");
+  // @ts-expect-error: the constructor is private; EdgeNN.start makes one
+  new EdgeNN();
+  // @ts-expect-error: info is read-only
+  model.info.name = "x";
+  console.log(enn.workers);
+}

@@ -1,0 +1,286 @@
+// Type declarations for edgenn.js, edgenn's JavaScript API (browsers with
+// module Web Workers, and Node >= 20 with worker_threads). Every promise
+// rejects with an Error whose message starts "edgenn: " and names the cause.
+
+/** Options of EdgeNN.start. */
+export interface StartOptions {
+  /** Workers in the pool, each with its own Go instance. Default: the cores less one, in [1, 4]. */
+  workers?: number;
+  /**
+   * Where edgenn.wasm, edgenn-scalar.wasm and wasm_exec.js are: a URL, or in
+   * Node a folder path. Default: edgenn.js's own folder.
+   */
+  baseURL?: string | URL;
+  /** The wasm file itself, overriding baseURL and simd. */
+  wasmURL?: string | URL;
+  /** wasm_exec.js (Go's JS glue), overriding baseURL. */
+  wasmExecURL?: string | URL;
+  /** The worker script. Default: edgenn-worker.js beside edgenn.js. */
+  workerURL?: string | URL;
+  /**
+   * "auto" (default) runs edgenn.wasm where the runtime has WebAssembly
+   * SIMD128 and edgenn-scalar.wasm elsewhere; true or false forces one
+   * (true rejects where SIMD is missing).
+   */
+  simd?: "auto" | boolean;
+}
+
+/** Download progress of a model, in bytes. */
+export interface Progress {
+  loaded: number;
+  /** Unknown when the server sends no length or compresses the response. */
+  total?: number;
+}
+
+/** Options of EdgeNN.load. */
+export interface LoadOptions {
+  /** Called as the model's bytes arrive. */
+  onProgress?: (p: Progress) => void;
+  /** The model's name in info and errors; default: the name in the file. */
+  name?: string;
+}
+
+/** A model input or output. shape[0] is -1 where the batch size is free. */
+export interface ValueInfo {
+  name: string;
+  shape: number[];
+}
+
+/** What a loaded model is. */
+export interface ModelInfo {
+  readonly name: string;
+  readonly inputs: ValueInfo[];
+  readonly outputs: ValueInfo[];
+  /** Class names, from the metadata's comma-separated "labels". */
+  readonly labels?: string[];
+  /** The file's free-form metadata (labels, preprocessing, source, licence). */
+  readonly metadata: Record<string, string>;
+  /** Size of the .enn file. */
+  readonly bytes: number;
+  /** Hex SHA-256 of the file (its content address); absent where WebCrypto is not (insecure origins). */
+  readonly sha256?: string;
+}
+
+/**
+ * Inputs of Model.run: an object of input name to values, or for a model
+ * with one input the values alone. Values are a Float32Array (other typed
+ * arrays and arrays of numbers are converted: a copy) holding a batch of
+ * examples, NHWC, concatenated.
+ */
+export type Tensor = Float32Array | ArrayLike<number>;
+export type Inputs = Tensor | Record<string, Tensor>;
+
+/** Options of Model.run. */
+export interface RunOptions {
+  /**
+   * Transfer each input Float32Array's buffer to the worker instead of
+   * copying it, where the array spans its whole ArrayBuffer: the caller's
+   * array is then left empty (detached).
+   */
+  transfer?: boolean;
+}
+
+/**
+ * Examples for training and evaluation: one Float32Array (or array of
+ * numbers) with the examples concatenated, or an array of one Float32Array
+ * per example.
+ */
+export type Examples = Tensor | Float32Array[];
+/** Class indices, one per example. */
+export type Labels = Int32Array | ArrayLike<number>;
+
+/** Classification scores. */
+export interface Scores {
+  /** Mean cross-entropy of the model's probabilities. */
+  loss: number;
+  /** Fraction of examples whose most probable class is the label. */
+  accuracy: number;
+}
+
+/** The measured cost of one compiled node. */
+export interface NodeCost {
+  name: string;
+  op: string;
+  medianMs: number;
+  minMs: number;
+}
+
+/** Options of Model.trainer. */
+export interface TrainerOptions {
+  /** Default "sgd". "adamw" is Adam with decoupled weight decay. */
+  optimizer?: "sgd" | "adam" | "adamw";
+  /** Learning rate; default 0.01 for SGD, 0.001 for Adam and AdamW. */
+  lr?: number;
+  /** SGD momentum in [0, 1); default 0. */
+  momentum?: number;
+  /** SGD Nesterov momentum (needs momentum). */
+  nesterov?: boolean;
+  /** L2 weight decay (default 0; 0.01 for AdamW). */
+  weightDecay?: number;
+  /** Adam's moment decays and epsilon; defaults 0.9, 0.999, 1e-7. */
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+  /**
+   * Name prefixes of the weight tensors to train (e.g. ["dense_7/"] for a
+   * head); default: every weight and bias. A prefix that matches nothing is
+   * an error.
+   */
+  trainable?: string[];
+  /** fit's batch size when it does not name one; default 32. */
+  batchSize?: number;
+  /** "crossentropy" (default; integer labels) or "mse" (Float32Array targets, step only). */
+  loss?: "crossentropy" | "mse";
+  /** Seeds Dropout's masks. */
+  seed?: number;
+}
+
+/** One training step's report to FitOptions.onBatch. */
+export interface BatchReport {
+  /** From 1. */
+  epoch: number;
+  /** From 1 to steps. */
+  step: number;
+  steps: number;
+  /** The batch's mean loss before the update. */
+  loss: number;
+}
+
+/** One epoch's summary. */
+export interface EpochStats {
+  /** From 1. */
+  epoch: number;
+  /** Mean training loss over the epoch's steps. */
+  loss: number;
+  /** On the validation examples, when given. */
+  evalLoss?: number;
+  evalAccuracy?: number;
+}
+
+/** Options of Trainer.fit. */
+export interface FitOptions {
+  /** Default 1. */
+  epochs?: number;
+  /** Default: the trainer's batchSize. Fewer examples than that make one batch of them all. */
+  batchSize?: number;
+  /** Shuffling: the same seed gives the same batches here and in `edgenn train --seed`. Default 0. */
+  seed?: number;
+  /** Held-out examples, scored after every epoch. */
+  validation?: [Examples, Labels] | { xs: Examples; ys: Labels };
+  /** Called after every step. A callback that throws stops the fit with its error. */
+  onBatch?: (b: BatchReport) => void;
+  /** Called after every epoch. */
+  onEpoch?: (e: EpochStats) => void;
+  /**
+   * Stops the fit between two epochs: it then rejects with signal.reason,
+   * and the trainer keeps the weights of the completed epochs.
+   */
+  signal?: AbortSignal;
+  /** As RunOptions.transfer, for the examples and labels. */
+  transfer?: boolean;
+}
+
+/** One worker's state in PoolInfo. */
+export interface WorkerInfo {
+  index: number;
+  alive: boolean;
+  /** Calls in flight. */
+  pending: number;
+  /** Calls answered since the worker started. */
+  completedCalls: number;
+  version?: string;
+  simd?: boolean;
+  /** Go heap in use, and memory obtained from the wasm memory by Go's runtime. */
+  heapBytes?: number;
+  sysBytes?: number;
+  /** Size of the worker's wasm linear memory. */
+  memoryBytes?: number;
+  models?: number;
+  trainers?: number;
+}
+
+/** What EdgeNN.info reports. */
+export interface PoolInfo {
+  version: string;
+  simd: boolean;
+  wasmURL: string;
+  models: number;
+  workers: WorkerInfo[];
+}
+
+/** A pool of workers running edgenn.wasm. */
+export declare class EdgeNN {
+  private constructor();
+  /** Starts the pool: compiles the wasm once and starts the workers. */
+  static start(options?: StartOptions): Promise<EdgeNN>;
+  /** Whether this runtime supports WebAssembly SIMD128. */
+  static simdSupported(): boolean;
+  /** The wasm module's API version. */
+  readonly version: string;
+  /** Whether the workers run the SIMD build. */
+  readonly simd: boolean;
+  /** The wasm file the workers run. */
+  readonly wasmURL: string;
+  /** The number of workers. */
+  readonly workers: number;
+  /**
+   * Loads a model on every worker (so that runs spread over the pool): from
+   * a URL, in Node also a file path or file: URL, or from the .enn bytes
+   * (copied). A worker that crashes is replaced and loads every model again.
+   */
+  load(src: string | URL | Uint8Array | ArrayBuffer, options?: LoadOptions): Promise<Model>;
+  /** The pool and each worker's memory. */
+  info(): Promise<PoolInfo>;
+  /** Stops every worker; calls in flight reject. */
+  terminate(): Promise<void>;
+}
+
+/** A model loaded on every worker of the pool. */
+export declare class Model {
+  private constructor();
+  readonly info: ModelInfo;
+  /**
+   * Runs the whole model once, on the least busy worker, on a batch of any
+   * size; resolves with one Float32Array per output, by name. Rejects on an
+   * unknown or missing input name, a length that is not a whole number of
+   * examples, or a disposed model.
+   */
+  run(inputs: Inputs, options?: RunOptions): Promise<Record<string, Float32Array>>;
+  /** Times every compiled node over runs runs (default 10) of inputs (default: one example of zeros). */
+  profile(inputs?: Inputs, options?: { runs?: number }): Promise<NodeCost[]>;
+  /** Scores a classifier on labelled examples. */
+  evaluate(xs: Examples, ys: Labels): Promise<Scores>;
+  /**
+   * A trainer of this model's weights, on one worker. The model itself does
+   * not change; a bad option rejects the trainer's first call.
+   */
+  trainer(options?: TrainerOptions): Trainer;
+  /** Frees the model on every worker; later calls reject. */
+  dispose(): void;
+}
+
+/**
+ * Fine-tuning on one worker; its calls run one after another. If its worker
+ * crashes, its calls reject ("trainer lost"): start a new one.
+ */
+export declare class Trainer {
+  private constructor();
+  /** fit's batch size when it does not name one. */
+  readonly batchSize: number;
+  /**
+   * Trains for some epochs over shuffled batches (a last partial batch is
+   * left out) and resolves with each epoch's stats. The data is copied to
+   * the worker once per call.
+   */
+  fit(xs: Examples, ys: Labels, options?: FitOptions): Promise<EpochStats[]>;
+  /** Trains on one batch; resolves with its mean loss before the update. ys are targets for loss "mse". */
+  step(xs: Examples, ys: Labels | Float32Array): Promise<number>;
+  /** Scores the current weights. */
+  evaluate(xs: Examples, ys: Labels): Promise<Scores>;
+  /** The trained model as a .enn file; with optimizerState, a checkpoint to resume from. */
+  save(options?: { optimizerState?: boolean }): Promise<Uint8Array>;
+  /** Loads the trained weights as a new Model on every worker. */
+  toModel(options?: { name?: string }): Promise<Model>;
+  /** Frees the trainer once its calls in flight end. */
+  dispose(): void;
+}

@@ -18,7 +18,7 @@ REFDIR := $(abspath $(CACHE))/anchors-models
 WASM_PKGS := ./kernels/ ./model/ ./engine/ ./data/
 WASM_BANNED := fmt|reflect|os|os/exec|log|image|image/png|image/jpeg|crypto/sha256|compress/gzip|github.com/vmihailenco/msgpack/v5|github.com/edgenn/edgenn/data
 
-.PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz zoo-models types
+.PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz zoo-models types dist
 
 all: wasm
 
@@ -85,10 +85,17 @@ test-wasm: refs $(BUILD)/loss_curve.txt
 	@# The browser module must not link heavy packages (DESIGN: size budget).
 	@if GOOS=js GOARCH=wasm GOEXPERIMENT=simd $(GO127) list -deps ./wasm | grep -xE '$(WASM_BANNED)'; then \
 	  echo "edgenn.wasm links the packages above; keep them out of wasm/'s imports"; exit 1; fi
-	$(MAKE) --no-print-directory wasm zoo-models
+	$(MAKE) --no-print-directory dist zoo-models
 	@test $$(gzip -9 -c $(BUILD)/edgenn.wasm | wc -c) -le 1200000 || { echo "edgenn.wasm is over 1.2 MB gzip -9"; exit 1; }
 	$(TEST_ENV) node --test wasm/
 	$(MAKE) --no-print-directory types
+
+## dist: the npm package web apps install (build/dist: edgenn.js, its types,
+## the worker glue, both wasm builds and wasm_exec.js); npm pack it from there
+dist: wasm
+	rm -rf $(BUILD)/dist && mkdir -p $(BUILD)/dist
+	cp www/edgenn.js www/edgenn-worker.js www/edgenn.d.ts wasm/dist/package.json $(BUILD)/edgenn.wasm $(BUILD)/edgenn-scalar.wasm $(BUILD)/wasm_exec.js $(BUILD)/dist/
+	cp wasm/dist/README.md $(BUILD)/dist/README.md
 
 ## types: type-check www/edgenn.d.ts and edgenn.js's JSDoc against a usage file
 TSC := $(CACHE)/ts/node_modules/.bin/tsc

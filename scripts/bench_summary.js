@@ -52,14 +52,15 @@ if (mem.length) {
   out.push('|---|---|---|---|---|---|---|---|---|');
   for (const r of mem) { const m = r.memory; out.push(`| ${r.runtime} | ${r.model} | ${r.arena_bytes} | ${m.wasm_memory_bytes_after_timing || '-'} | ${m.sys_bytes_after_timing} | ${m.growth_runs} | ${m.wasm_memory_bytes_after_growth_runs || '-'} | ${m.sys_bytes_after_growth_runs} | ${m.mallocs_per_run} |`); }
 }
-const train = rows.filter((r) => r.mode && r.mode.startsWith('train_sgd_b32'));
+const train = rows.filter((r) => r.mode && r.mode.startsWith('train_sgd_b'));
 if (train.length) {
-  out.push('\n## Training: LeNet-5, batch 32, SGD, one step, ms (median / p90 (min)); edgenn: 4 warm-up + 50 steps, TF.js: the anchors\' script');
-  out.push('| runtime | variant | median / p90 (min) | samples/s | notes |'); out.push('|---|---|---|---|---|');
+  out.push('\n## Training: one SGD step, ms (median / p90 (min)); LeNet-5 batch 32 (edgenn: 4 warm-up + 50 steps, TF.js: the anchors\' script), MobileNetV1-0.25-128 batch 8 (edgenn: 3 + 20, TF.js: scripts/anchor_train_mobilenet.js, 2 + 3)');
+  out.push('| model | runtime | batch | variant | median / p90 (min) | samples/s | notes |'); out.push('|---|---|---|---|---|---|---|');
   for (const r of train) {
-    const variant = r.mode.replace('train_sgd_b32_', '').replace('train_sgd_b32', 'full');
-    const sps = r.median_ms ? (32000 / r.median_ms).toFixed(0) : '-';
-    out.push(`| ${r.runtime} | ${variant} | ${r.error ? 'FAILED' : `${f(r.median_ms)} / ${f(r.p90_ms)} (${f(r.min_ms)})`} | ${r.error ? '-' : sps} | ${r.error || (r.loss_first != null ? `loss ${r.loss_first.toFixed(3)} -> ${r.loss_last.toFixed(3)}` : '')} |`);
+    const [, batch, rest] = r.mode.match(/^train_sgd_b(\d+)_?(.*)$/);
+    const variant = rest.replace(/_trainOnBatch$|_optimizer\.minimize$/, (m) => ' ' + m.slice(1)) || 'full';
+    const sps = r.median_ms ? ((v) => v.toFixed(v < 10 ? 2 : 0))(Number(batch) * 1000 / r.median_ms) : '-';
+    out.push(`| ${r.model} | ${r.runtime} | ${batch} | ${variant} | ${r.error ? 'FAILED' : `${f(r.median_ms)} / ${f(r.p90_ms)} (${f(r.min_ms)})`} | ${r.error ? '-' : sps} | ${r.error || (r.loss_first != null ? `loss ${r.loss_first.toFixed(3)} -> ${r.loss_last.toFixed(3)}` : '')} |`);
   }
 }
 const gemm = rows.filter((r) => r.gemm);

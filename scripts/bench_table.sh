@@ -80,6 +80,17 @@ for v in "" "--trainable dense_"; do
   log "edgenn train wasm simd $v"; node "$WEXEC" build/host.wasm "${t[@]}" >> "$R"
 done
 
+# Fine-tuning MobileNetV1-0.25-128 end to end: one batch-8 SGD step, every
+# layer trained (TF.js cpu takes ~19 s a step, so it runs 3; its wasm backend
+# cannot train convolutions at all).
+for b in cpu wasm-simd; do
+  log "tfjs-$b train mobilenet"; NODE_PATH="$NPM_PREFIX/node_modules" node scripts/anchor_train_mobilenet.js "$b" "$OUT/models" 8 3 2>/dev/null | grep '^{' >> "$R"
+done
+t=(bench "$OUT/models/mobilenet_v1_025_128.enn" --train --batch 8 --runs 20 --warmup 3 --json --name mobilenet_v1_025_128)
+log "edgenn train mobilenet native"; build/edgenn "${t[@]}" >> "$R"
+log "edgenn train mobilenet wasm simd"; node "$WEXEC" build/host.wasm "${t[@]}" >> "$R"
+log "edgenn train mobilenet wasm scalar"; node "$WEXEC" build/host-scalar.wasm "${t[@]}" >> "$R"
+
 # GEMM micro-kernel throughput in wasm (Go benchmarks under Node).
 W="$(GOTOOLCHAIN=go1.27.3 go env GOROOT)/lib/wasm/go_js_wasm_exec"
 for v in simd scalar; do

@@ -72,6 +72,12 @@ type FitOptions struct {
 	OnBatch func(epoch, step, steps int, loss float64)
 	// OnEpoch, when set, is called after every epoch; an error stops Fit.
 	OnEpoch func(EpochStats) error
+	// FirstEpoch and EpochsNow run a slice of the Epochs-epoch run: epochs
+	// FirstEpoch to FirstEpoch+EpochsNow-1 (counted from 0; EpochsNow 0
+	// means to the end), with the whole run's shuffles and schedule. A
+	// caller that must do other work between epochs (a browser worker
+	// answering messages) gets, slice by slice, the run a single Fit gives.
+	FirstEpoch, EpochsNow int
 }
 
 // EpochStats summarise one epoch of Fit.
@@ -95,6 +101,14 @@ func (t *Trainer) Fit(ds Examples, o FitOptions) ([]EpochStats, error) {
 	if o.Epochs < 1 {
 		return nil, errors.New("engine: Fit needs at least one epoch")
 	}
+	last := o.Epochs
+	if o.EpochsNow > 0 {
+		last = o.FirstEpoch + o.EpochsNow
+	}
+	if o.FirstEpoch < 0 || o.EpochsNow < 0 || o.FirstEpoch >= o.Epochs || last > o.Epochs {
+		return nil, errors.New("engine: Fit epochs " + strconv.Itoa(o.FirstEpoch) + " to " + strconv.Itoa(last-1) +
+			" are not within a run of " + strconv.Itoa(o.Epochs))
+	}
 	b := t.opts.Batch
 	steps := ds.Len() / b
 	if steps == 0 {
@@ -107,7 +121,7 @@ func (t *Trainer) Fit(ds Examples, o FitOptions) ([]EpochStats, error) {
 	defer func() { t.lrScale = 1 }()
 	reference := math.Inf(1)
 	total := o.Epochs * steps
-	for e := 0; e < o.Epochs; e++ {
+	for e := o.FirstEpoch; e < last; e++ {
 		shuffle(o.Seed+uint64(e), perm)
 		sum := 0.0
 		for s := 0; s < steps; s++ {
@@ -116,7 +130,7 @@ func (t *Trainer) Fit(ds Examples, o FitOptions) ([]EpochStats, error) {
 			}
 			ds.Batch(perm[s*b:(s+1)*b], x, y)
 			loss, err := t.lossAndGrad(x, y, nil)
-			if e == 0 && s == 0 {
+			if e == o.FirstEpoch && s == 0 {
 				reference = math.Max(loss, 1)
 			}
 			if err == nil && loss > 1e3*reference {

@@ -114,6 +114,43 @@ func TestFitDeterministic(t *testing.T) {
 	}
 }
 
+// TestFitInSlices runs three epochs with a cosine schedule in one Fit and
+// one epoch per Fit (FirstEpoch, EpochsNow): the weights and the epochs'
+// statistics must be identical.
+func TestFitInSlices(t *testing.T) {
+	r := rand.New(rand.NewSource(14))
+	g := smallNet(t, r)
+	ds := randomDataset(r, 30, []int{6, 6, 2}, 3)
+	o := FitOptions{Epochs: 3, Seed: 5, Schedule: Cosine(0.1), ClipNorm: 1}
+	whole, _ := NewTrainer(g, TrainOptions{Batch: 4, Optimizer: SGD{LR: 0.1, Momentum: 0.9}})
+	want, err := whole.Fit(ds, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sliced, _ := NewTrainer(g, TrainOptions{Batch: 4, Optimizer: SGD{LR: 0.1, Momentum: 0.9}})
+	var got []EpochStats
+	for e := range 3 {
+		o.FirstEpoch, o.EpochsNow = e, 1
+		st, err := sliced.Fit(ds, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, st...)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("epoch %d: sliced %+v, whole %+v", i, got[i], want[i])
+		}
+	}
+	if !equalF32(sliced.Graph().Tensor("c1/w").Data, whole.Graph().Tensor("c1/w").Data) {
+		t.Fatal("the sliced run's weights differ")
+	}
+	o.FirstEpoch, o.EpochsNow = 2, 2
+	if _, err := sliced.Fit(ds, o); err == nil || !strings.Contains(err.Error(), "not within a run of 3") {
+		t.Errorf("epochs past the run: %v", err)
+	}
+}
+
 func TestSchedules(t *testing.T) {
 	s := StepDecay(10, 0.5)
 	for _, c := range []struct {

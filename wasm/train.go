@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"syscall/js"
 
 	"github.com/edgenn/edgenn/engine"
@@ -18,8 +19,10 @@ type trainer struct {
 	t    *engine.Trainer
 	opts engine.TrainOptions
 	item int // float32 values per example
-	// The examples of the fit in progress (fitBegin to fitEnd); eval may be nil.
+	// The fit in progress (fitBegin to fitEnd): its examples (eval may be
+	// nil) and the options of the whole run, which fitEpoch runs a slice of.
 	train, eval *examples
+	fit         engine.FitOptions
 }
 
 func (tr *trainer) resize(batch int) error {
@@ -211,50 +214,80 @@ func step(tr *trainer, args []js.Value) (any, error) {
 	return loss, err
 }
 
-// fitBegin(trainer, batchSize, xs, labels[, evalXs, evalLabels]) copies the
-// examples in for the fitEpoch calls that follow and returns the batch size
-// used: batchSize, or the number of examples when there are fewer.
+// fitBegin(trainer, batchSize, xs, labels, evalXs, evalLabels, epochs, seed,
+// schedule, clipNorm) copies the examples in for the fitEpoch calls that
+// follow and returns the batch size used: batchSize, or the number of
+// examples when there are fewer. evalXs may be undefined; schedule is "",
+// "cosine FLOOR" or "step EVERY GAMMA" (edgenn.js checks it).
 func fitBegin(tr *trainer, args []js.Value) (any, error) {
-	if len(args) < 3 || args[0].Type() != js.TypeNumber {
-		return nil, errors.New("fitBegin takes a trainer, a batch size, examples and labels")
+	if len(args) < 9 || args[0].Type() != js.TypeNumber || args[5].Type() != js.TypeNumber ||
+		args[6].Type() != js.TypeNumber || args[7].Type() != js.TypeString || args[8].Type() != js.TypeNumber {
+		return nil, errors.New("fitBegin takes a trainer, a batch size, examples, labels, validation, epochs, a seed, a schedule and a clip norm")
 	}
 	train, err := examplesArg(args[1:], tr.item)
 	if err != nil {
 		return nil, err
 	}
 	var eval *examples
-	if len(args) >= 5 && args[3].Truthy() {
+	if args[3].Truthy() {
 		if eval, err = examplesArg(args[3:], tr.item); err != nil {
 			return nil, errors.New("validation: " + err.Error())
 		}
+	}
+	o := engine.FitOptions{Epochs: args[5].Int(), Seed: uint64(args[6].Float()), ClipNorm: float32(args[8].Float())}
+	if o.Schedule, err = parseSchedule(args[7].String()); err != nil {
+		return nil, err
+	}
+	if eval != nil {
+		o.Eval = eval
 	}
 	batch := min(args[0].Int(), train.Len())
 	if err := tr.resize(batch); err != nil {
 		return nil, err
 	}
-	tr.train, tr.eval = train, eval
+	tr.train, tr.eval, tr.fit = train, eval, o
 	return batch, nil
 }
 
-// fitEpoch(trainer, epoch, seed, onBatch) trains one epoch (numbered from 0)
-// on fitBegin's examples, shuffled from seed+epoch as engine.Fit does, and
-// returns its stats. onBatch(epoch, step, steps, loss) is called after every
-// step. Epochs are separate calls so that the worker can take messages (an
-// abort) between them.
+// parseSchedule reads fitBegin's schedule argument.
+func parseSchedule(s string) (engine.Schedule, error) {
+	f := strings.Fields(s)
+	num := func(i int) float64 {
+		v, err := strconv.ParseFloat(f[i], 32)
+		if err != nil {
+			return -1
+		}
+		return v
+	}
+	switch {
+	case len(f) == 0:
+		return nil, nil
+	case f[0] == "cosine" && len(f) == 2 && num(1) >= 0 && num(1) <= 1:
+		return engine.Cosine(float32(num(1))), nil
+	case f[0] == "step" && len(f) == 3 && num(1) >= 1 && num(2) > 0 && num(2) <= 1:
+		return engine.StepDecay(int(num(1)), float32(num(2))), nil
+	}
+	return nil, errors.New("unknown schedule " + strconv.Quote(s))
+}
+
+// fitEpoch(trainer, epoch, onBatch) trains one epoch (numbered from 0) of
+// the run fitBegin set up, exactly as that epoch of one engine.Fit over the
+// whole run (same shuffle, same schedule position), and returns its stats.
+// onBatch(epoch, step, steps, loss) is called after every step. Epochs are
+// separate calls so that the worker can take messages (an abort) between
+// them.
 func fitEpoch(tr *trainer, args []js.Value) (any, error) {
 	if tr.train == nil {
 		return nil, errors.New("fitEpoch without fitBegin")
 	}
-	if len(args) < 2 || args[0].Type() != js.TypeNumber || args[1].Type() != js.TypeNumber {
-		return nil, errors.New("fitEpoch takes a trainer, an epoch, a seed and a callback")
+	if len(args) < 1 || args[0].Type() != js.TypeNumber {
+		return nil, errors.New("fitEpoch takes a trainer, an epoch and a callback")
 	}
 	epoch := args[0].Int()
-	o := engine.FitOptions{Epochs: 1, Seed: uint64(args[1].Float()) + uint64(epoch)}
-	if tr.eval != nil {
-		o.Eval = tr.eval
-	}
-	if len(args) > 2 && args[2].Type() == js.TypeFunction {
-		cb := args[2]
+	o := tr.fit
+	o.FirstEpoch, o.EpochsNow = epoch, 1
+	if len(args) > 1 && args[1].Type() == js.TypeFunction {
+		cb := args[1]
 		o.OnBatch = func(_, s, steps int, loss float64) { cb.Invoke(epoch, s, steps, loss) }
 	}
 	st, err := tr.t.Fit(tr.train, o)
@@ -269,7 +302,7 @@ func fitEpoch(tr *trainer, args []js.Value) (any, error) {
 }
 
 func fitEnd(tr *trainer, _ []js.Value) (any, error) {
-	tr.train, tr.eval = nil, nil
+	tr.train, tr.eval, tr.fit = nil, nil, engine.FitOptions{}
 	return nil, nil
 }
 

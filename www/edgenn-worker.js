@@ -134,7 +134,7 @@ const ops = {
   },
   fit: async (m) => {
     const th = handle(m.trainer);
-    call("fitBegin", th, m.batchSize, m.xs, m.ys, m.evalXs, m.evalYs);
+    call("fitBegin", th, m.batchSize, m.xs, m.ys, m.evalXs, m.evalYs, m.epochs, m.seed, m.schedule, m.clipNorm);
     const history = [];
     try {
       const onBatch = (epoch, step, steps, loss) =>
@@ -142,7 +142,7 @@ const ops = {
       for (let e = 0; e < m.epochs; e++) {
         await nextTask();
         if (aborted.has(m.id) || dead) break;
-        const stats = call("fitEpoch", th, e, m.seed, onBatch);
+        const stats = call("fitEpoch", th, e, onBatch);
         history.push(stats);
         port.post({ id: m.id, event: { type: "epoch", ...stats } });
       }

@@ -165,6 +165,14 @@ export interface FitOptions {
   batchSize?: number;
   /** Shuffling: the same seed gives the same batches here and in `edgenn train --seed`. Default 0. */
   seed?: number;
+  /**
+   * The learning rate's schedule over the whole fit (all epochs' steps), as
+   * a factor on the optimiser's lr: cosine decay from 1 to floor (default 0),
+   * or a step decay multiplying by gamma every `every` steps. Default: none.
+   */
+  schedule?: { type: "cosine"; floor?: number } | { type: "step"; every: number; gamma: number };
+  /** When positive, gradients are scaled so that their global L2 norm is at most clipNorm. */
+  clipNorm?: number;
   /** Held-out examples, scored after every epoch. */
   validation?: [Examples, Labels] | { xs: Examples; ys: Labels };
   /** Called after every step. A callback that throws stops the fit with its error. */

@@ -211,6 +211,28 @@ class Parcel {
   }
 }
 
+/**
+ * scheduleSpec checks FitOptions.schedule and returns it as the worker takes
+ * it: "" (none), "cosine FLOOR" or "step EVERY GAMMA".
+ * @param {any} s
+ */
+function scheduleSpec(s) {
+  if (s == null) return "";
+  const bad = () => fail(`fit: schedule must be {type: "cosine", floor?} or {type: "step", every, gamma}, got ${JSON.stringify(s)}`);
+  if (typeof s !== "object") throw bad();
+  if (s.type === "cosine") {
+    const floor = s.floor ?? 0;
+    if (Object.keys(s).some((k) => k !== "type" && k !== "floor") || typeof floor !== "number" || !(floor >= 0 && floor <= 1)) throw bad();
+    return `cosine ${floor}`;
+  }
+  if (s.type === "step") {
+    if (Object.keys(s).some((k) => !["type", "every", "gamma"].includes(k)) || !Number.isInteger(s.every) || s.every < 1 ||
+      typeof s.gamma !== "number" || !(s.gamma > 0 && s.gamma <= 1)) throw bad();
+    return `step ${s.every} ${s.gamma}`;
+  }
+  throw bad();
+}
+
 /** @param {any} x */
 function describeValue(x) {
   if (x === null) return "null";
@@ -722,10 +744,12 @@ export class Trainer {
    * @returns {Promise<EpochStats[]>}
    */
   async fit(xs, ys, options) {
-    const o = checkOptions(options, ["epochs", "batchSize", "seed", "validation", "onBatch", "onEpoch", "signal", "transfer"], "fit");
+    const o = checkOptions(options, ["epochs", "batchSize", "seed", "schedule", "clipNorm", "validation", "onBatch", "onEpoch", "signal", "transfer"], "fit");
     const parcel = new Parcel(!!o.transfer);
     /** @type {any} */
-    const msg = { op: "fit", trainer: this._key, epochs: o.epochs ?? 1, batchSize: o.batchSize ?? this.batchSize, seed: o.seed ?? 0 };
+    const msg = { op: "fit", trainer: this._key, epochs: o.epochs ?? 1, batchSize: o.batchSize ?? this.batchSize, seed: o.seed ?? 0,
+      schedule: scheduleSpec(o.schedule), clipNorm: o.clipNorm ?? 0 };
+    if (typeof msg.clipNorm !== "number" || !(msg.clipNorm >= 0)) throw fail(`fit: clipNorm must be a number >= 0, got ${msg.clipNorm}`);
     if (!Number.isInteger(msg.epochs) || msg.epochs < 1) throw fail(`fit: epochs must be a positive integer, got ${msg.epochs}`);
     if (!Number.isInteger(msg.batchSize) || msg.batchSize < 1) throw fail(`fit: batchSize must be a positive integer, got ${msg.batchSize}`);
     msg.xs = parcel.floats(xs, "examples");

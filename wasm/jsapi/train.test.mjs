@@ -121,6 +121,33 @@ describe("fine-tuning digits.enn in a pool of two workers", () => {
     zoo.dispose();
   });
 
+  test("schedule and clipNorm shape the fit over all its epochs", async () => {
+    const opts = { epochs: 2, batchSize: 64, seed: 5 };
+    const fit = async (extra) => {
+      const t = model.trainer(head);
+      const h = await t.fit(train.xs, train.ys, { ...opts, ...extra });
+      t.dispose();
+      return h;
+    };
+    const plain = await fit({});
+    // Schedules whose factor stays 1, and a clip norm never reached, change nothing.
+    assert.deepEqual(await fit({ schedule: { type: "cosine", floor: 1 } }), plain);
+    assert.deepEqual(await fit({ schedule: { type: "step", every: 1000, gamma: 0.5 } }), plain);
+    assert.deepEqual(await fit({ clipNorm: 1e30 }), plain);
+    // A real schedule spans both epochs: a rate halved every step leaves the
+    // second epoch nearly where the first ended, unlike the plain fit.
+    const halved = await fit({ schedule: { type: "step", every: 1, gamma: 0.5 } });
+    assert.equal(halved[0].loss === plain[0].loss, false);
+    assert.ok(Math.abs(halved[1].loss - halved[0].loss) < Math.abs(plain[1].loss - plain[0].loss), JSON.stringify({ halved, plain }));
+    const clipped = await fit({ clipNorm: 1e-3 });
+    assert.ok(clipped[1].loss > plain[1].loss, JSON.stringify({ clipped, plain })); // tiny steps learn less
+    const t = model.trainer(head);
+    await assert.rejects(t.fit(train.xs, train.ys, { schedule: { type: "linear" } }), /schedule must be/);
+    await assert.rejects(t.fit(train.xs, train.ys, { schedule: { type: "step", every: 0, gamma: 0.5 } }), /schedule must be/);
+    await assert.rejects(t.fit(train.xs, train.ys, { clipNorm: -1 }), /clipNorm must be/);
+    t.dispose();
+  });
+
   test("an abort stops fit between epochs; the weights of the completed epochs stay", async () => {
     const t = model.trainer(head);
     const ctl = new AbortController();

@@ -25,6 +25,8 @@ export async function usage(pixels: Float32Array, labels: Int32Array): Promise<v
   const ctl = new AbortController();
   const history: EpochStats[] = await t.fit([pixels, pixels], [1, 2], {
     epochs: 3,
+    schedule: { type: "cosine", floor: 0.1 },
+    clipNorm: 5,
     seed: 1,
     validation: { xs: pixels, ys: labels },
     signal: ctl.signal,

@@ -18,7 +18,7 @@ REFDIR := $(abspath $(CACHE))/anchors-models
 WASM_PKGS := ./kernels/ ./model/ ./engine/ ./data/
 WASM_BANNED := fmt|reflect|os|os/exec|log|image|image/png|image/jpeg|crypto/sha256|compress/gzip|github.com/vmihailenco/msgpack/v5|github.com/edgenn/edgenn/data
 
-.PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz zoo-models types dist
+.PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz zoo-models types dist test-e2e
 
 all: wasm
 
@@ -67,12 +67,13 @@ $(REFDIR)/mobilenet_v1_025_128.ref_output.bin: $(NPM_PREFIX)/.tfjs-installed
 # skip under make test.
 TEST_ENV := EDGENN_ANCHORS=$(ANCHORS) EDGENN_REFS=$(REFDIR) EDGENN_REQUIRE_ANCHORS=1 EDGENN_CURVE=$(abspath $(BUILD))/loss_curve.txt
 
-## test: every test, native and wasm (scalar and SIMD) under Node
-test: test-native test-wasm
+## test: every test, native and wasm (scalar and SIMD) under Node, the JS API
+## under Node, and the demo app in headless Chromium
+test: test-native test-wasm test-e2e
 
 test-native: refs | $(BUILD)
 	$(TEST_ENV) $(GO) vet ./...
-	$(TEST_ENV) $(GO) test -count=1 ./...
+	$(TEST_ENV) $(GO) test -count=1 -skip TestE2E ./...
 
 # The native pass writes the loss curve the wasm passes must reproduce.
 $(BUILD)/loss_curve.txt: | $(BUILD)
@@ -96,6 +97,11 @@ dist: wasm
 	rm -rf $(BUILD)/dist && mkdir -p $(BUILD)/dist
 	cp www/edgenn.js www/edgenn-worker.js www/edgenn.d.ts wasm/dist/package.json $(BUILD)/edgenn.wasm $(BUILD)/edgenn-scalar.wasm $(BUILD)/wasm_exec.js $(BUILD)/dist/
 	cp wasm/dist/README.md $(BUILD)/dist/README.md
+
+## test-e2e: the demo app served by the real host, driven in Debian's headless
+## Chromium (screenshots in build/screenshots)
+test-e2e: wasm zoo-models
+	$(TEST_ENV) $(GO) test -count=1 -run TestE2E -v ./host/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|e2e:|_test.go:'; exit $${PIPESTATUS[0]}
 
 ## types: type-check www/edgenn.d.ts and edgenn.js's JSDoc against a usage file
 TSC := $(CACHE)/ts/node_modules/.bin/tsc

@@ -3,15 +3,22 @@ package engine
 import (
 	"sort"
 	"time"
+
+	"github.com/edgenn/edgenn/model"
 )
 
-// NodeCost is the measured cost of one compiled node: the median and minimum
-// of its wall time over the profiled runs.
+// NodeCost is the measured cost of one compiled node: the median, minimum
+// and mean of its wall time over the profiled runs, and its arithmetic (the
+// compiled node's model.NodeFLOPs at the profiled batch size). The mean
+// resolves nodes shorter than a coarse clock's tick (browsers round
+// performance.now to 0.1 ms) where the median reads 0.
 type NodeCost struct {
 	Name   string
 	Op     string
 	Median time.Duration
 	Min    time.Duration
+	Mean   time.Duration
+	FLOPs  int64
 }
 
 // Profile runs the model runs times on inputs, as Run does, timing every
@@ -40,11 +47,20 @@ func (s *Session) Profile(runs int, inputs ...[]float32) ([]NodeCost, error) {
 			times[i][r] = time.Since(t0)
 		}
 	}
+	shapes, err := model.InferShapes(s.g, p.batch)
+	if err != nil {
+		return nil, err
+	}
 	costs := make([]NodeCost, len(p.steps))
 	for i, st := range p.steps {
 		ts := times[i]
 		sort.Slice(ts, func(a, b int) bool { return ts[a] < ts[b] })
-		costs[i] = NodeCost{Name: st.node.Name, Op: st.node.Op, Median: ts[len(ts)/2], Min: ts[0]}
+		var sum time.Duration
+		for _, t := range ts {
+			sum += t
+		}
+		costs[i] = NodeCost{Name: st.node.Name, Op: st.node.Op, Median: ts[len(ts)/2], Min: ts[0],
+			Mean: sum / time.Duration(runs), FLOPs: model.NodeFLOPs(st.node, shapes)}
 	}
 	return costs, nil
 }

@@ -230,14 +230,26 @@ func TestProfile(t *testing.T) {
 		t.Fatalf("%d costs for %d compiled nodes (one of them a view)", len(costs), len(s.Graph().Nodes))
 	}
 	var total time.Duration
+	var flops int64
 	for _, c := range costs {
-		if c.Min < 0 || c.Median < c.Min || c.Op == "" {
-			t.Errorf("cost %+v: want 0 <= Min <= Median and an op", c)
+		if c.Min < 0 || c.Median < c.Min || c.Mean < c.Min || c.Op == "" {
+			t.Errorf("cost %+v: want 0 <= Min <= Median, Min <= Mean and an op", c)
 		}
 		total += c.Median
+		flops += c.FLOPs
 	}
 	if total <= 0 {
 		t.Error("profiled nodes took no time at all")
+	}
+	// Fusion moves arithmetic between nodes but must not change its total:
+	// the compiled nodes' FLOPs add up to the source graph's.
+	g, _ := model.Zoo("lenet5")
+	shapes, err := model.InferShapes(g, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := model.CountFLOPs(g, shapes); flops != want {
+		t.Errorf("profiled FLOPs %d, the model has %d", flops, want)
 	}
 	if _, err := s.Profile(1, x[:5]); err == nil {
 		t.Error("Profile accepted an input of the wrong length")

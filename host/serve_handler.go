@@ -177,6 +177,8 @@ func (s *server) route(w *logWriter, r *http.Request) {
 		s.serveFile(w, r, s.models, file)
 	case wasmFiles[name] && !isDir:
 		s.serveFile(w, r, s.wasm, name)
+	case name == "sw.js":
+		s.serveServiceWorker(w, r)
 	default:
 		if name == "" {
 			name = "index.html"

@@ -723,3 +723,62 @@ func TestServeCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestServeServiceWorkerVersion: sw.js's version placeholder becomes a digest
+// of the files the app caches, which changes with any of them (and not with
+// a dotfile the host never serves).
+func TestServeServiceWorkerVersion(t *testing.T) {
+	f := newServeFixture(t)
+	sw := []byte("const VERSION = \"" + versionToken + "\";\nconst CACHE = `app-v${VERSION}`;\n")
+	write := func(rel string, data []byte, age time.Duration) {
+		t.Helper()
+		p := filepath.Join(f.dir, rel)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mod := time.Now().Add(-age) // a new modification time, so the host sees the change
+		if err := os.Chtimes(p, mod, mod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("www/sw.js", sw, 0)
+	versionRE := regexp.MustCompile(`^const VERSION = "([0-9a-f]{16})";`)
+	version := func() string {
+		t.Helper()
+		resp, body := f.do(t, "GET", "/sw.js")
+		m := versionRE.FindSubmatch(body)
+		if resp.StatusCode != 200 || m == nil || resp.Header.Get("ETag") != etagOf(body) ||
+			resp.Header.Get("Content-Type") != "text/javascript; charset=utf-8" {
+			t.Fatalf("GET /sw.js: %d, ETag %s, %q", resp.StatusCode, resp.Header.Get("ETag"), body)
+		}
+		return string(m[1])
+	}
+	v1 := version()
+	if v := version(); v != v1 {
+		t.Fatalf("version changed between two requests: %s, %s", v1, v)
+	}
+	seen := map[string]string{v1: "start"}
+	for _, c := range []struct {
+		what, rel string
+		changes   bool
+	}{
+		{"an app file", "www/app.js", true},
+		{"a wasm build", "build/edgenn.wasm", true},
+		{"a model", "models/lenet5.enn", true},
+		{"a dotfile", "www/.env", false},
+		{"a file beside the wasm builds that is not served", "build/other.wasm", false},
+	} {
+		before := version()
+		write(c.rel, []byte("changed: "+c.what), time.Hour)
+		after := version()
+		if (after != before) != c.changes {
+			t.Errorf("%s changed: version %s -> %s, want a change: %v", c.what, before, after, c.changes)
+		}
+		if c.changes {
+			if prev, ok := seen[after]; ok {
+				t.Errorf("%s changed: version %s repeats the one after %s", c.what, after, prev)
+			}
+			seen[after] = c.what
+		}
+	}
+}

@@ -209,8 +209,9 @@ func profile(m *loaded, args []js.Value) (any, error) {
 	}
 	res := make([]any, len(costs))
 	for i, c := range costs {
-		res[i] = map[string]any{"name": c.Name, "op": c.Op,
-			"medianMs": float64(c.Median.Nanoseconds()) / 1e6, "minMs": float64(c.Min.Nanoseconds()) / 1e6}
+		res[i] = map[string]any{"name": c.Name, "op": c.Op, "flops": float64(c.FLOPs),
+			"medianMs": float64(c.Median.Nanoseconds()) / 1e6, "minMs": float64(c.Min.Nanoseconds()) / 1e6,
+			"meanMs": float64(c.Mean.Nanoseconds()) / 1e6}
 	}
 	return res, nil
 }

@@ -315,10 +315,26 @@ func trainerEvaluate(tr *trainer, args []js.Value) (any, error) {
 	return scores(tr.t.Evaluate(ds))
 }
 
-// save(trainer, optimizerState) -> Uint8Array: the trained model as a .enn
-// file, with the optimiser's state when asked (to resume training later).
+// save(trainer, optimizerState, metadata) -> Uint8Array: the trained model
+// as a .enn file, with the optimiser's state when asked (to resume training
+// later) and metadata's string entries set in the file's metadata.
 func save(tr *trainer, args []js.Value) (any, error) {
-	b, err := model.Encode(tr.t.Checkpoint(len(args) > 0 && args[0].Truthy()))
+	g := tr.t.Checkpoint(len(args) > 0 && args[0].Truthy())
+	if len(args) > 1 && args[1].Type() == js.TypeObject {
+		keys := js.Global().Get("Object").Call("keys", args[1])
+		for i := range keys.Length() {
+			k := keys.Index(i).String()
+			v := args[1].Get(k)
+			if v.Type() != js.TypeString {
+				return nil, errors.New("metadata " + strconv.Quote(k) + " is not a string")
+			}
+			if g.Metadata == nil {
+				g.Metadata = map[string]string{}
+			}
+			g.Metadata[k] = v.String()
+		}
+	}
+	b, err := model.Encode(g)
 	if err != nil {
 		return nil, err
 	}

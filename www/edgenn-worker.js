@@ -129,7 +129,7 @@ const ops = {
   step: (m) => [call("step", handle(m.trainer), m.xs, m.ys)],
   trainerEvaluate: (m) => [call("trainerEvaluate", handle(m.trainer), m.xs, m.ys)],
   save: (m) => {
-    const b = call("save", handle(m.trainer), m.optimizerState);
+    const b = call("save", handle(m.trainer), m.optimizerState, m.metadata);
     return [b, [b.buffer]];
   },
   fit: async (m) => {

@@ -23,6 +23,12 @@ export interface StartOptions {
    * (true rejects where SIMD is missing).
    */
   simd?: "auto" | boolean;
+  /**
+   * Called as the wasm's bytes arrive (about 1 MB compressed). Without it,
+   * browsers compile while downloading and may reuse the compiled code on
+   * later visits (WebAssembly.compileStreaming).
+   */
+  onProgress?: (p: Progress) => void;
 }
 
 /** Download progress of a model, in bytes. */
@@ -101,8 +107,12 @@ export interface Scores {
 export interface NodeCost {
   name: string;
   op: string;
+  /** Wall time per run: median, minimum and mean over the profiled runs. The mean resolves layers shorter than the browser's timer tick (0.1 ms on pages that are not cross-origin isolated). */
   medianMs: number;
   minMs: number;
+  meanMs: number;
+  /** Floating-point operations of one run of this compiled node at the profiled batch size (two per multiply-add), as `edgenn inspect` counts them. */
+  flops: number;
 }
 
 /** Options of Model.trainer. */
@@ -286,7 +296,11 @@ export declare class Trainer {
   /** Scores the current weights. */
   evaluate(xs: Examples, ys: Labels): Promise<Scores>;
   /** The trained model as a .enn file; with optimizerState, a checkpoint to resume from. */
-  save(options?: { optimizerState?: boolean }): Promise<Uint8Array>;
+  save(options?: {
+    optimizerState?: boolean;
+    /** Entries set in the file's metadata (e.g. labels: "0,1,2,3,4,5,6,7,8,☺"); others are kept. */
+    metadata?: Record<string, string>;
+  }): Promise<Uint8Array>;
   /** Loads the trained weights as a new Model on every worker. */
   toModel(options?: { name?: string }): Promise<Model>;
   /** Frees the trainer once its calls in flight end. */

@@ -136,6 +136,35 @@ async function readBytes(url, onProgress) {
 }
 
 /**
+ * compileWasm compiles the module at url. Over HTTP without a progress
+ * callback it streams (compileStreaming: the browser compiles while the
+ * bytes arrive and can cache the compiled code between visits); a server
+ * that does not send application/wasm, a file: URL or a progress callback
+ * take the bytes first.
+ * @param {URL} url
+ * @param {((p: {loaded: number, total?: number}) => void)} [onProgress]
+ */
+async function compileWasm(url, onProgress) {
+  /** @type {Uint8Array | undefined} */
+  let bytes;
+  try {
+    if (url.protocol !== "file:" && !onProgress && typeof WebAssembly.compileStreaming === "function") {
+      const res = await fetch(url);
+      if (!res.ok) throw new Error(`HTTP ${res.status} ${res.statusText}`.trim());
+      if ((res.headers.get("content-type") || "").split(";")[0].trim() === "application/wasm") {
+        return await WebAssembly.compileStreaming(res);
+      }
+      bytes = new Uint8Array(await res.arrayBuffer());
+    } else {
+      bytes = await readBytes(url, onProgress);
+    }
+    return await WebAssembly.compile(/** @type {Uint8Array<ArrayBuffer>} */ (bytes));
+  } catch (e) {
+    throw fail(`start: ${url.href}: ${/** @type {Error} */ (e).message}`);
+  }
+}
+
+/**
  * checkOptions rejects option names it does not know, so that a typo is an
  * error rather than a silently ignored setting.
  * @template T
@@ -437,7 +466,7 @@ export class EdgeNN {
    * @returns {Promise<EdgeNN>}
    */
   static async start(options) {
-    const o = checkOptions(options, ["workers", "baseURL", "wasmURL", "wasmExecURL", "workerURL", "simd"], "start");
+    const o = checkOptions(options, ["workers", "baseURL", "wasmURL", "wasmExecURL", "workerURL", "simd", "onProgress"], "start");
     if (isNode) await nodeModules();
     const simd = o.simd ?? "auto";
     if (simd !== "auto" && simd !== true && simd !== false) throw fail(`start: simd must be "auto", true or false`);
@@ -451,17 +480,7 @@ export class EdgeNN {
     const pool = new Pool();
     pool.workerURL = o.workerURL !== undefined ? toURL(o.workerURL) : new URL("./edgenn-worker.js", import.meta.url);
     pool.wasmExecURL = o.wasmExecURL !== undefined ? toURL(o.wasmExecURL) : new URL("wasm_exec.js", base);
-    let bytes;
-    try {
-      bytes = await readBytes(wasmURL);
-    } catch (e) {
-      throw fail(`start: reading ${wasmURL.href}: ${/** @type {Error} */ (e).message}`);
-    }
-    try {
-      pool.module = await WebAssembly.compile(bytes);
-    } catch (e) {
-      throw fail(`start: compiling ${wasmURL.href}: ${/** @type {Error} */ (e).message}`);
-    }
+    pool.module = await compileWasm(wasmURL, o.onProgress);
     for (let i = 0; i < n; i++) pool.slots.push(new Slot(pool, i));
     try {
       const infos = await Promise.all(pool.slots.map((s) => s.init(/** @type {WebAssembly.Module} */ (pool.module))));
@@ -814,13 +833,18 @@ export class Trainer {
 
   /**
    * save returns the trained model as a .enn file; with optimizerState, a
-   * checkpoint from which a trainer resumes exactly.
-   * @param {{optimizerState?: boolean}} [options]
+   * checkpoint from which a trainer resumes exactly; metadata entries are
+   * set in the file (labels of a personalised model, say).
+   * @param {{optimizerState?: boolean, metadata?: Record<string, string>}} [options]
    * @returns {Promise<Uint8Array>}
    */
   async save(options) {
-    const o = checkOptions(options, ["optimizerState"], "save");
-    return this._then(() => this._slot.call({ op: "save", trainer: this._key, optimizerState: !!o.optimizerState }));
+    const o = checkOptions(options, ["optimizerState", "metadata"], "save");
+    const metadata = o.metadata ?? {};
+    if (typeof metadata !== "object" || Object.values(metadata).some((v) => typeof v !== "string")) {
+      throw fail("save: metadata must be an object of strings");
+    }
+    return this._then(() => this._slot.call({ op: "save", trainer: this._key, optimizerState: !!o.optimizerState, metadata: { ...metadata } }));
   }
 
   /**

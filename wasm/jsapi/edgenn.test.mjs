@@ -151,9 +151,12 @@ describe("a pool of two workers", () => {
     // Flatten is folded away at compile time.
     assert.deepEqual(costs.map((c) => c.op), ["Conv2D", "MaxPool", "Conv2D", "MaxPool", "Dense", "Dense", "Dense", "Softmax"]);
     assert.equal(costs[0].name, "conv2d_0");
-    for (const c of costs) assert.ok(c.medianMs >= c.minMs && c.minMs >= 0, JSON.stringify(c));
+    for (const c of costs) assert.ok(c.medianMs >= c.minMs && c.meanMs >= c.minMs && c.minMs >= 0, JSON.stringify(c));
     const conv = costs.filter((c) => c.op === "Conv2D").reduce((s, c) => s + c.medianMs, 0);
     assert.ok(conv > 0, "convolutions take measurable time");
+    // LeNet-5's arithmetic as `edgenn inspect` counts it: 839,354 FLOPs per example.
+    assert.equal(costs.reduce((s, c) => s + c.flops, 0), 839354);
+    assert.equal(costs[0].flops, 2 * 28 * 28 * 6 * 5 * 5); // conv1: 5x5 SAME, 6 filters, two FLOPs a multiply-add
   });
 
   test("errors name their cause", async () => {
@@ -244,7 +247,7 @@ test("simd: false runs the scalar build, held to the same references", async () 
 });
 
 test("start fails with the cause", async () => {
-  await assert.rejects(EdgeNN.start({ workers: 1, baseURL: join(build, "nowhere") }), { message: /^edgenn: start: reading .*nowhere\/edgenn\.wasm: ENOENT/ });
+  await assert.rejects(EdgeNN.start({ workers: 1, baseURL: join(build, "nowhere") }), { message: /^edgenn: start: file:.*nowhere\/edgenn\.wasm: ENOENT/ });
   await assert.rejects(EdgeNN.start({ workers: 0, baseURL: build }), { message: /^edgenn: start: workers must be an integer in \[1, 64\], got 0$/ });
   await assert.rejects(EdgeNN.start({ worker: 2 }), { message: /^edgenn: start: unknown option "worker"/ });
   await assert.rejects(EdgeNN.start({ workers: 1, baseURL: build, wasmExecURL: join(build, "missing.js") }), { message: /^edgenn: .*missing\.js/ });

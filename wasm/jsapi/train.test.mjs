@@ -87,6 +87,11 @@ describe("fine-tuning digits.enn in a pool of two workers", () => {
     const out = (await saved.run(x)).output;
     assert.deepEqual((await mine.run(x)).output, out);
     assert.notDeepEqual((await model.run(x)).output, out);
+    const relabelled = await enn.load(await t.save({ metadata: { labels: "1,2,3,4,5,6,7,8,9,0", note: "mine" } }));
+    assert.deepEqual(relabelled.info.labels, "1234567890".split(""));
+    assert.equal(relabelled.info.metadata.note, "mine");
+    assert.equal(relabelled.info.metadata.preprocessing, model.info.metadata.preprocessing); // the rest is kept
+    await assert.rejects(t.save({ metadata: { labels: 7 } }), /metadata must be an object of strings/);
 
     const checkpoint = await t.save({ optimizerState: true });
     assert.ok(checkpoint.length > bytes.length); // Adam's two moments of the head

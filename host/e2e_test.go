@@ -101,7 +101,7 @@ func newE2E(t *testing.T, models ...string) *e2eEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.warm() // as `edgenn serve` does before its first request
+	h.warm()                      // as `edgenn serve` does before its first request
 	e.srv = httptest.NewServer(h) // listens on 127.0.0.1
 	e.url = e.srv.URL + "/"
 	t.Cleanup(e.srv.Close)

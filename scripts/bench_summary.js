@@ -73,6 +73,26 @@ if (gemm.length) {
     out.push(`| ${n} | ${g('wasm-simd')} | ${g('wasm-scalar')} |`);
   }
 }
+const e2e = rows.filter((r) => r.e2e);
+if (e2e.length) {
+  const med = (v) => { const s = [...v].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+  out.push('\n## The demo in headless Chromium (go test -run TestE2EDigits, real host on 127.0.0.1), ms');
+  out.push('| measure | runs | median | all |'); out.push('|---|---|---|---|');
+  for (const [k, name] of [['cold_start_ms', 'page load to first prediction (cold: new profile, no cache)'], ['predict_median_ms', 'one prediction, the page\'s own timer (median of its runs)']]) {
+    const v = e2e.map((r) => r[k]);
+    out.push(`| ${name} | ${v.length} | ${f(med(v))} | ${v.map(f).join(', ')} |`);
+  }
+}
+const dl = rows.filter((r) => r.download);
+if (dl.length) {
+  out.push('\n## First visit downloads: every file the service worker caches, bytes as the host sends them');
+  out.push('| file | raw | sent |'); out.push('|---|---|---|');
+  for (const r of dl) out.push(`| ${r.download} | ${r.raw} | ${r.sent} |`);
+  const sum = (k) => dl.reduce((s, r) => s + r[k], 0);
+  const scalar = dl.find((r) => r.download.endsWith('edgenn-scalar.wasm'));
+  out.push(`| total | ${sum('raw')} | ${sum('sent')} |`);
+  if (scalar) out.push(`| total without edgenn-scalar.wasm (a browser with wasm SIMD runs edgenn.wasm) | - | ${sum('sent') - scalar.sent} |`);
+}
 const sizes = rows.filter((r) => r.size);
 if (sizes.length) {
   out.push('\n## Download size, bytes');

@@ -106,6 +106,21 @@ for f in build/edgenn.wasm build/edgenn-scalar.wasm; do
     console.log(JSON.stringify({size:process.argv[1].split("/").pop(),raw:b.length,gzip9:z.gzipSync(b,{level:9}).length,
     brotli:z.brotliCompressSync(b,{params:{[z.constants.BROTLI_PARAM_QUALITY]:11}}).length}))' "$f" >> "$R"
 done
+# The demo in headless Chromium against the real host: page load to the first
+# prediction, and the page's own median time of one prediction.
+for rep in 1 2 3; do
+  log "e2e cold start rep $rep"
+  go test -count=1 -run 'TestE2EDigits$' -v ./host/ 2>/dev/null \
+    | sed -n 's/.*e2e: cold start \([0-9.]*\) ms, prediction median \([0-9.]*\) ms.*/{"e2e":"digits","rep":'"$rep"',"cold_start_ms":\1,"predict_median_ms":\2}/p' >> "$R"
+done
+# What the browser downloads on a first visit: every file the service worker
+# caches, as the host sends it (gzip at its default level where that pays).
+node -e 'const fs=require("fs"),z=require("zlib"),p=require("path");
+  const sw=fs.readFileSync("www/sw.js","utf8"); const shell=JSON.parse(sw.match(/const SHELL = (\[[^\]]*\])/)[1].replace(/,\s*\]/,"]"));
+  const files=shell.filter((f)=>f!=="./").map((f)=>["edgenn.wasm","edgenn-scalar.wasm","wasm_exec.js"].includes(f)?p.join("build",f):p.join("www",f));
+  for (const m of fs.readdirSync("www/models").filter((f)=>f.endsWith(".enn"))) files.push(p.join("www/models",m));
+  for (const f of files){const b=fs.readFileSync(f);const g=z.gzipSync(b).length;const comp=/\.(js|html|css|webmanifest|svg|wasm)$/.test(f)&&g<b.length*0.9;
+    console.log(JSON.stringify({download:f,raw:b.length,sent:comp?g:b.length}))}' >> "$R"
 uptime >> "$OUT/env.txt"
 node scripts/bench_summary.js "$OUT" | tee "$OUT/summary.md"
 log "done: $OUT"

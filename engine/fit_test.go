@@ -3,6 +3,7 @@ package engine
 import (
 	"math"
 	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 
@@ -142,7 +143,7 @@ func TestFitInSlices(t *testing.T) {
 			t.Fatalf("epoch %d: sliced %+v, whole %+v", i, got[i], want[i])
 		}
 	}
-	if !equalF32(sliced.Graph().Tensor("c1/w").Data, whole.Graph().Tensor("c1/w").Data) {
+	if !slices.Equal(sliced.Graph().Tensor("c1/w").Data, whole.Graph().Tensor("c1/w").Data) {
 		t.Fatal("the sliced run's weights differ")
 	}
 	o.FirstEpoch, o.EpochsNow = 2, 2

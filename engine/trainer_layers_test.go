@@ -2,6 +2,7 @@ package engine
 
 import (
 	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 
@@ -114,11 +115,11 @@ func TestTrainerLayersSteps(t *testing.T) {
 	}
 	out := tr.Graph()
 	for _, name := range []string{"bn1/mean", "bn1/var", "bn2/mean"} {
-		if equalF32(out.Tensor(name).Data, g.Tensor(name).Data) {
+		if slices.Equal(out.Tensor(name).Data, g.Tensor(name).Data) {
 			t.Errorf("%s did not move", name)
 		}
 	}
-	if !equalF32(tr.Checkpoint(false).Tensor("bn1/var").Data, out.Tensor("bn1/var").Data) {
+	if !slices.Equal(tr.Checkpoint(false).Tensor("bn1/var").Data, out.Tensor("bn1/var").Data) {
 		t.Error("Checkpoint and Graph disagree on the running variance")
 	}
 	s, err := NewSession(out)
@@ -149,21 +150,9 @@ func TestTrainerLayersSteps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !equalF32(res2[0], probs) {
+	if !slices.Equal(res2[0], probs) {
 		t.Fatal("the saved model runs differently")
 	}
-}
-
-func equalF32(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestTrainerMatMulBroadcastGradients trains a 2-D left operand that

@@ -18,16 +18,7 @@ func (p *Pad) Grad(dy, dx []float32) {
 	ow := len(last)
 	var idx [layoutMaxRank]int
 	for o := 0; o < p.on; o += ow {
-		off := 0
-		for d := range r - 1 {
-			i := p.src[d][idx[d]]
-			if i < 0 {
-				off = -1
-				break
-			}
-			off += int(i) * p.istr[d]
-		}
-		if off >= 0 {
+		if off := p.rowSource(&idx); off >= 0 {
 			xr, row := dx[off:off+p.dims[r-1]], dy[o:o+ow]
 			for j, i := range last {
 				if i >= 0 {
@@ -35,13 +26,7 @@ func (p *Pad) Grad(dy, dx []float32) {
 				}
 			}
 		}
-		for d := r - 2; d >= 0; d-- {
-			idx[d]++
-			if idx[d] < p.out[d] {
-				break
-			}
-			idx[d] = 0
-		}
+		p.nextRow(&idx)
 	}
 }
 
@@ -73,25 +58,9 @@ func (m *Mean) Grad(dy, dx []float32) {
 		roff := 0
 		for range m.redCount {
 			dx[koff+roff] = g
-			for d := m.rr - 1; d >= 0; d-- {
-				ri[d]++
-				roff += m.rs[d]
-				if ri[d] < m.rd[d] {
-					break
-				}
-				roff -= m.rs[d] * m.rd[d]
-				ri[d] = 0
-			}
+			layoutNext(&ri, &roff, &m.rd, &m.rs, m.rr)
 		}
-		for d := m.kr - 1; d >= 0; d-- {
-			ki[d]++
-			koff += m.ks[d]
-			if ki[d] < m.kd[d] {
-				break
-			}
-			koff -= m.ks[d] * m.kd[d]
-			ki[d] = 0
-		}
+		layoutNext(&ki, &koff, &m.kd, &m.ks, m.kr)
 	}
 }
 

@@ -138,25 +138,9 @@ func (m *Mean) Run(x, y []float32) {
 		var sum float64
 		for range m.redCount {
 			sum += float64(x[koff+roff])
-			for d := m.rr - 1; d >= 0; d-- {
-				ri[d]++
-				roff += m.rs[d]
-				if ri[d] < m.rd[d] {
-					break
-				}
-				roff -= m.rs[d] * m.rd[d]
-				ri[d] = 0
-			}
+			layoutNext(&ri, &roff, &m.rd, &m.rs, m.rr)
 		}
 		y[o] = float32(sum / float64(m.redCount))
-		for d := m.kr - 1; d >= 0; d-- {
-			ki[d]++
-			koff += m.ks[d]
-			if ki[d] < m.kd[d] {
-				break
-			}
-			koff -= m.ks[d] * m.kd[d]
-			ki[d] = 0
-		}
+		layoutNext(&ki, &koff, &m.kd, &m.ks, m.kr)
 	}
 }

@@ -96,15 +96,7 @@ func (p *Pad) Run(x, y []float32) {
 	var idx [layoutMaxRank]int
 	for o := 0; o < p.on; o += ow {
 		row := y[o : o+ow]
-		off := 0
-		for d := range r - 1 {
-			i := p.src[d][idx[d]]
-			if i < 0 {
-				off = -1
-				break
-			}
-			off += int(i) * p.istr[d]
-		}
+		off := p.rowSource(&idx)
 		if off < 0 {
 			for j := range row {
 				row[j] = p.value
@@ -127,12 +119,32 @@ func (p *Pad) Run(x, y []float32) {
 				}
 			}
 		}
-		for d := r - 2; d >= 0; d-- {
-			idx[d]++
-			if idx[d] < p.out[d] {
-				break
-			}
-			idx[d] = 0
+		p.nextRow(&idx)
+	}
+}
+
+// rowSource returns the offset in the input of the row that the output row
+// at idx (its indices over every axis but the last) reads, or -1 when the
+// row lies in a constant pad.
+func (p *Pad) rowSource(idx *[layoutMaxRank]int) int {
+	off := 0
+	for d := range p.r - 1 {
+		i := p.src[d][idx[d]]
+		if i < 0 {
+			return -1
 		}
+		off += int(i) * p.istr[d]
+	}
+	return off
+}
+
+// nextRow advances idx to the next output row.
+func (p *Pad) nextRow(idx *[layoutMaxRank]int) {
+	for d := p.r - 2; d >= 0; d-- {
+		idx[d]++
+		if idx[d] < p.out[d] {
+			return
+		}
+		idx[d] = 0
 	}
 }

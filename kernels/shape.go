@@ -126,3 +126,19 @@ var (
 	hotSIMD  = hotScalar // SIMD entries replace scalar ones where they exist
 	haveSIMD bool        // set by the *_simd.go files
 )
+
+// layoutNext advances the multi-index idx over the first n dims (row major,
+// last fastest) and keeps off, the matching offset under strides, in step;
+// past the last position both wrap to zero. The layout kernels' general
+// paths walk their index spaces with it.
+func layoutNext(idx *[layoutMaxRank]int, off *int, dims, strides *[layoutMaxRank]int, n int) {
+	for d := n - 1; d >= 0; d-- {
+		idx[d]++
+		*off += strides[d]
+		if idx[d] < dims[d] {
+			return
+		}
+		*off -= strides[d] * dims[d]
+		idx[d] = 0
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall/js"
 	"unsafe"
 
@@ -161,7 +162,19 @@ func describe(m *loaded, _ []js.Value) (any, error) {
 	for k, v := range m.g.Metadata {
 		meta[k] = v
 	}
-	return map[string]any{"name": m.g.Name, "inputs": valueInfos(m.s.Inputs()), "outputs": valueInfos(m.s.Outputs()), "metadata": meta}, nil
+	// The float32 tensors, by name: what a trainer's trainable prefixes pick from.
+	var weights []any
+	for _, t := range m.g.Tensors {
+		if t.DType == model.Float32 && !strings.HasPrefix(t.Name, "optimizer/") {
+			shape := make([]any, len(t.Shape))
+			for i, d := range t.Shape {
+				shape[i] = d
+			}
+			weights = append(weights, map[string]any{"name": t.Name, "shape": shape})
+		}
+	}
+	return map[string]any{"name": m.g.Name, "inputs": valueInfos(m.s.Inputs()), "outputs": valueInfos(m.s.Outputs()),
+		"metadata": meta, "weights": weights}, nil
 }
 
 // inputsArg copies xs, one Float32Array per model input, into m's buffers.

@@ -61,6 +61,8 @@ export interface ModelInfo {
   readonly labels?: string[];
   /** The file's free-form metadata (labels, preprocessing, source, licence). */
   readonly metadata: Record<string, string>;
+  /** The model's float32 weight tensors in graph order: what a trainer's `trainable` name prefixes select from. */
+  readonly weights: { name: string; shape: number[] }[];
   /** Size of the .enn file. */
   readonly bytes: number;
   /** Hex SHA-256 of the file (its content address); absent where WebCrypto is not (insecure origins). */

@@ -613,7 +613,7 @@ export class Model {
     }
     const labels = d.metadata.labels ? String(d.metadata.labels).split(",") : undefined;
     this.info = Object.freeze({ name: name ?? d.name, inputs: d.inputs, outputs: d.outputs, labels, metadata: d.metadata,
-      bytes: bytes.length, sha256 });
+      weights: d.weights ?? [], bytes: bytes.length, sha256 });
   }
 
   /** @private */

@@ -46,6 +46,30 @@ export function mountPersonalise(app, demo) {
   });
 
   app.ready.then(restore, () => {});
+  app.ready.then(() => app.base && offerLayers(app.base.info.weights), () => {});
+
+  /**
+   * offerLayers lists the model's dense layers (2-D weights) as the choices
+   * of what to fine-tune: the last one, the last two, all of them.
+   * @param {{name: string, shape: number[]}[]} weights
+   */
+  function offerLayers(weights) {
+    const dense = [...new Set(weights.filter((w) => w.shape.length === 2 && w.name.includes("/"))
+      .map((w) => w.name.slice(0, w.name.lastIndexOf("/") + 1)))];
+    if (dense.length === 0) return; // keep the page's defaults
+    const pick = (n, what) => {
+      const layers = dense.slice(-n);
+      const o = document.createElement("option");
+      o.value = layers.join(",");
+      o.textContent = `${what} (${layers.map((l) => l.slice(0, -1)).join(", ")})`;
+      return o;
+    };
+    const opts = [pick(1, "last")];
+    if (dense.length > 1) opts.push(pick(2, "last two"));
+    if (dense.length > 2) opts.push(pick(dense.length, "the whole head"));
+    opts[Math.min(1, opts.length - 1)].selected = true;
+    $("train-layers").replaceChildren(...opts);
+  }
   app.addEventListener("model", showSaved);
 
   $("personal-add").addEventListener("click", () => add(data.train));

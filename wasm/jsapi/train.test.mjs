@@ -26,6 +26,13 @@ describe("fine-tuning digits.enn in a pool of two workers", () => {
   });
   after(() => enn.terminate());
 
+  test("info lists the weights a trainer can pick by prefix", async () => {
+    const names = model.info.weights.map((w) => w.name);
+    assert.equal(names.length, 10); // LeNet-5: 5 layers, weights and biases
+    assert.deepEqual(model.info.weights.find((w) => w.name === "dense_7/kernel")?.shape, [84, 10]);
+    assert.ok(names.some((n) => n.startsWith(head.trainable[0])), names.join(","));
+  });
+
   test("evaluate scores the model on real MNIST digits", async () => {
     const s = await model.evaluate(held.xs, heldDigits);
     assert.ok(s.accuracy >= 0.97, `accuracy ${s.accuracy}`); // 99.03% on the whole test split

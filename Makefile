@@ -129,6 +129,7 @@ fuzz:
 	$(GO) test ./model/ -run XXX -fuzz FuzzDecode -fuzztime 60s -fuzzminimizetime 5s
 	$(GO) test ./engine/ -run XXX -fuzz FuzzSession -fuzztime 60s -fuzzminimizetime 5s
 	$(GO) test ./engine/ -run XXX -fuzz FuzzOneOp -fuzztime 60s -fuzzminimizetime 5s
+	$(GO) test ./engine/ -run XXX -fuzz FuzzParseDetector -fuzztime 30s -fuzzminimizetime 5s
 
 clean:
 	rm -rf $(BUILD)

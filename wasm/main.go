@@ -25,6 +25,10 @@ type loaded struct {
 	g   *model.Graph
 	s   *engine.Session
 	ins [][]float32 // reused input buffers
+	// det decodes a detector's outputs, when its metadata names one
+	// (engine.PostprocessKey); raw is its reused buffer.
+	det *engine.Detector
+	raw []float32
 }
 
 var (
@@ -140,8 +144,14 @@ func load(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	m := &loaded{g: g, s: s, ins: make([][]float32, len(s.Inputs()))}
+	if spec, ok := g.Metadata[engine.PostprocessKey]; ok {
+		if m.det, err = engine.ParseDetector(spec); err != nil {
+			return nil, err
+		}
+	}
 	id := newHandle()
-	models[id] = &loaded{g: g, s: s, ins: make([][]float32, len(s.Inputs()))}
+	models[id] = m
 	return id, nil
 }
 
@@ -229,6 +239,51 @@ func profile(m *loaded, args []js.Value) (any, error) {
 	return res, nil
 }
 
+// detect(handle, minScore, iou, maxOut, ...inputs) runs a detector on one
+// input item and returns its detections, decoded as its metadata says:
+// [{score, box: [xmin, ymin, xmax, ymax], keypoints: [[x, y], ...]}], in
+// coordinates normalised to the model's input.
+func detect(m *loaded, args []js.Value) (any, error) {
+	if m.det == nil {
+		return nil, errors.New("the model names no detector post-processing (metadata " + strconv.Quote(engine.PostprocessKey) + ")")
+	}
+	if len(args) < 3 || args[0].Type() != js.TypeNumber || args[1].Type() != js.TypeNumber || args[2].Type() != js.TypeNumber {
+		return nil, errors.New("detect takes a handle, minScore, iou, maxOut and the inputs")
+	}
+	ins, err := m.inputsArg(args[3:])
+	if err != nil {
+		return nil, err
+	}
+	if per := perExample(m.s.Inputs()[0].Shape); len(ins[0]) != per {
+		return nil, errors.New("detect takes one item: " + strconv.Itoa(per) + " values, got " + strconv.Itoa(len(ins[0])))
+	}
+	outs, err := m.s.Run(ins...)
+	if err != nil {
+		return nil, err
+	}
+	shapes := make([][]int, len(outs))
+	for i, o := range m.s.Outputs() {
+		shapes[i] = o.Shape[1:]
+	}
+	if m.raw, err = m.det.Gather(outs, shapes, m.raw); err != nil {
+		return nil, err
+	}
+	dets, err := m.det.Decode(m.raw, float32(args[0].Float()), float32(args[1].Float()), args[2].Int())
+	if err != nil {
+		return nil, err
+	}
+	res := make([]any, len(dets))
+	for i, d := range dets {
+		kps := make([]any, len(d.Keypoints))
+		for k, p := range d.Keypoints {
+			kps[k] = []any{float64(p[0]), float64(p[1])}
+		}
+		res[i] = map[string]any{"score": float64(d.Score), "keypoints": kps,
+			"box": []any{float64(d.Box[0]), float64(d.Box[1]), float64(d.Box[2]), float64(d.Box[3])}}
+	}
+	return res, nil
+}
+
 // evaluate(handle, xs, labels) measures a classifier on labelled examples.
 func evaluate(m *loaded, args []js.Value) (any, error) {
 	in := m.s.Inputs()
@@ -276,7 +331,7 @@ func main() {
 		return with(trainers, "trainer", f)
 	}
 	for name, f := range map[string]func([]js.Value) (any, error){
-		"info": info, "load": load, "describe": onModel(describe), "run": onModel(run), "profile": onModel(profile),
+		"info": info, "load": load, "describe": onModel(describe), "run": onModel(run), "profile": onModel(profile), "detect": onModel(detect),
 		"evaluate": onModel(evaluate), "free": freer(models, "model"), "trainer": onModel(newTrainer),
 		"step": onTrainer(step), "fitBegin": onTrainer(fitBegin), "fitEpoch": onTrainer(fitEpoch), "fitEnd": onTrainer(fitEnd),
 		"trainerEvaluate": onTrainer(trainerEvaluate), "save": onTrainer(save), "freeTrainer": freer(trainers, "trainer"),

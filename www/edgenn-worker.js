@@ -116,6 +116,7 @@ const ops = {
     return [outs, outs.map((o) => o.buffer)];
   },
   profile: (m) => [call("profile", handle(m.model), m.runs, ...m.inputs)],
+  detect: (m) => [call("detect", handle(m.model), m.minScore, m.iou, m.maxOut, ...m.inputs)],
   evaluate: (m) => [call("evaluate", handle(m.model), m.xs, m.ys)],
   free: (m) => {
     const h = handles.get(m.key);

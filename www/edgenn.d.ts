@@ -106,6 +106,14 @@ export interface Scores {
 }
 
 /** The measured cost of one compiled node. */
+/** One object a detector found, in coordinates normalised to the model's input (0..1). */
+export interface Detection {
+  score: number;
+  /** xmin, ymin, xmax, ymax */
+  box: [number, number, number, number];
+  keypoints: [number, number][];
+}
+
 export interface NodeCost {
   name: string;
   op: string;
@@ -270,6 +278,13 @@ export declare class Model {
   profile(inputs?: Inputs, options?: { runs?: number }): Promise<NodeCost[]>;
   /** Scores a classifier on labelled examples. */
   evaluate(xs: Examples, ys: Labels): Promise<Scores>;
+  /**
+   * Runs a detector model (its metadata names the post-processing, e.g.
+   * BlazeFace: "postprocess": "blazeface input=256 ...") on one image; the
+   * detections come best first, overlaps suppressed. Defaults: minScore 0.5,
+   * iou 0.3, maxOut 20.
+   */
+  detect(inputs: Inputs, options?: { minScore?: number; iou?: number; maxOut?: number }): Promise<Detection[]>;
   /**
    * A trainer of this model's weights, on one worker. The model itself does
    * not change; a bad option rejects the trainer's first call.

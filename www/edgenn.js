@@ -34,6 +34,7 @@
 /** @typedef {import("./edgenn.d.ts").EpochStats} EpochStats */
 /** @typedef {import("./edgenn.d.ts").Scores} Scores */
 /** @typedef {import("./edgenn.d.ts").NodeCost} NodeCost */
+/** @typedef {import("./edgenn.d.ts").Detection} Detection */
 /** @typedef {import("./edgenn.d.ts").PoolInfo} PoolInfo */
 /** @typedef {import("./edgenn.d.ts").Examples} Examples */
 /** @typedef {import("./edgenn.d.ts").Labels} Labels */
@@ -662,6 +663,27 @@ export class Model {
     const res = {};
     this.info.outputs.forEach((v, i) => { res[v.name] = outs[i]; });
     return res;
+  }
+
+  /**
+   * detect runs a detector model (one whose metadata names its
+   * post-processing, e.g. BlazeFace) on one image and resolves to its
+   * detections, best first: score in [0, 1], box [xmin, ymin, xmax, ymax] and
+   * keypoints [x, y], normalised to the model's input.
+   * @param {Inputs} inputs
+   * @param {{minScore?: number, iou?: number, maxOut?: number}} [options]
+   * @returns {Promise<Detection[]>}
+   */
+  async detect(inputs, options) {
+    this._check();
+    const o = checkOptions(options, ["minScore", "iou", "maxOut"], "detect");
+    const minScore = o.minScore ?? 0.5, iou = o.iou ?? 0.3, maxOut = o.maxOut ?? 20;
+    if (!(minScore >= 0 && minScore <= 1) || !(iou >= 0 && iou <= 1) || !Number.isInteger(maxOut) || maxOut < 1) {
+      throw fail("detect: minScore and iou must be in [0, 1] and maxOut a positive integer");
+    }
+    const parcel = new Parcel();
+    const xs = this._inputs(inputs, parcel);
+    return this._enn._pool.pick().call({ op: "detect", model: this._key, minScore, iou, maxOut, inputs: xs }, parcel.transfer);
   }
 
   /**

@@ -18,7 +18,7 @@ REFDIR := $(abspath $(CACHE))/anchors-models
 WASM_PKGS := ./kernels/ ./model/ ./engine/ ./data/
 WASM_BANNED := fmt|reflect|os|os/exec|log|image|image/png|image/jpeg|crypto/sha256|compress/gzip|github.com/vmihailenco/msgpack/v5|github.com/edgenn/edgenn/data
 
-.PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz zoo-models types dist test-e2e
+.PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz zoo-models types dist test-e2e run-models import-refs
 
 all: wasm
 
@@ -71,7 +71,7 @@ TEST_ENV := EDGENN_ANCHORS=$(ANCHORS) EDGENN_REFS=$(REFDIR) EDGENN_REQUIRE_ANCHO
 ## under Node, and the demo app in headless Chromium
 test: test-native test-wasm test-e2e
 
-test-native: refs | $(BUILD)
+test-native: refs import-refs | $(BUILD)
 	$(TEST_ENV) $(GO) vet ./...
 	$(TEST_ENV) $(GO) test -count=1 -skip TestE2E ./...
 
@@ -100,7 +100,7 @@ dist: wasm
 
 ## test-e2e: the demo app served by the real host, driven in Debian's headless
 ## Chromium (screenshots in build/screenshots)
-test-e2e: wasm zoo-models
+test-e2e: wasm zoo-models import-refs
 	$(TEST_ENV) $(GO) test -count=1 -run TestE2E -v ./host/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|e2e:|_test.go:'; exit $${PIPESTATUS[0]}
 
 ## types: type-check www/edgenn.d.ts and edgenn.js's JSDoc against a usage file
@@ -118,8 +118,28 @@ zoo-models: $(BUILD)/edgenn
 ## run: the host with the demo app, the wasm builds and the models on
 ## http://$(ADDR)/ (Ctrl-C stops it)
 ADDR ?= 127.0.0.1:8080
-run: wasm $(BUILD)/edgenn
-	$(BUILD)/edgenn serve --addr $(ADDR)
+run: wasm $(BUILD)/edgenn run-models
+	$(BUILD)/edgenn serve --addr $(ADDR) --models $(RUN_MODELS)
+
+## run-models: what make run serves: the digits model, the zoo's MobileNet
+## (for the Device page) and the face models of @vladmandic/human 3.3.6,
+## fetched from the npm registry (pinned, sha256-checked) and converted
+RUN_MODELS := $(BUILD)/run-models
+HUMAN := $(CACHE)/human-models
+BLAZEFACE_POST := postprocess=blazeface input=256 strides=16,32 anchors=2,6 keypoints=6
+EMOTION_LABELS := labels=angry,disgust,fear,happy,sad,surprise,neutral
+run-models: zoo-models import-refs
+	@mkdir -p $(RUN_MODELS)
+	cp www/models/digits.enn $(BUILD)/models/mobilenet_v1_025_128.enn $(RUN_MODELS)/
+	$(BUILD)/edgenn convert $(HUMAN)/blazeface.json -o $(RUN_MODELS)/blazeface.enn --meta '$(BLAZEFACE_POST)' >/dev/null
+	$(BUILD)/edgenn convert $(HUMAN)/emotion.json -o $(RUN_MODELS)/emotion.enn --meta '$(EMOTION_LABELS)' >/dev/null
+
+## import-refs: the real models, photo and reference outputs the importers'
+## tests compare against (TensorFlow.js and ONNX Runtime from npm, the ONNX
+## MNIST model from the Go module proxy); cached in .cache, fetched once
+import-refs:
+	scripts/fetch_tfjs_models.sh
+	ANCHORS=$(ANCHORS) NPM_PREFIX=$(NPM_PREFIX) scripts/fetch_onnx_refs.sh
 
 ## bench: edgenn (wasm SIMD, wasm scalar, native) side by side with the anchors, one run
 bench: $(BUILD)/edgenn $(BUILD)/host.wasm $(BUILD)/host-scalar.wasm anchors wasm
@@ -130,6 +150,8 @@ fuzz:
 	$(GO) test ./engine/ -run XXX -fuzz FuzzSession -fuzztime 60s -fuzzminimizetime 5s
 	$(GO) test ./engine/ -run XXX -fuzz FuzzOneOp -fuzztime 60s -fuzzminimizetime 5s
 	$(GO) test ./engine/ -run XXX -fuzz FuzzParseDetector -fuzztime 30s -fuzzminimizetime 5s
+	$(GO) test ./model/onnx/ -run XXX -fuzz FuzzImport -fuzztime 60s -fuzzminimizetime 5s
+	$(GO) test ./model/tfjs/ -run XXX -fuzz FuzzImport -fuzztime 60s -fuzzminimizetime 5s
 
 clean:
 	rm -rf $(BUILD)

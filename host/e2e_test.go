@@ -113,7 +113,6 @@ func newE2E(t *testing.T, models ...string) *e2eEnv {
 		chromedp.DisableGPU,
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1100, 900),
 		// Without these Chromium keeps calling out to a network it does not have.
 		chromedp.Flag("disable-quic", true),
@@ -125,11 +124,28 @@ func newE2E(t *testing.T, models ...string) *e2eEnv {
 		chromedp.Flag("password-store", "basic"),
 		chromedp.Flag("use-mock-keychain", true),
 	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelTab(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil { // starts the browser and opens the tab
-		t.Fatalf("starting %s: %v", chromium, err)
+	// Starting the browser is retried: on this shared 2-core machine Chromium
+	// now and then fails to come up in time ("chrome failed to start") while
+	// other processes load it; that says nothing about the page under test.
+	var ctx context.Context
+	for attempt := 1; ; attempt++ {
+		// A fresh profile each attempt: a failed start may leave its lock behind.
+		profile := append(slices.Clip(opts), chromedp.UserDataDir(t.TempDir()))
+		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), profile...)
+		tctx, cancelTab := chromedp.NewContext(actx)
+		err := chromedp.Do(tctx) // starts the browser and opens the tab
+		if err == nil {
+			ctx = tctx
+			t.Cleanup(func() { cancelTab(); cancelAlloc() })
+			break
+		}
+		cancelTab()
+		cancelAlloc()
+		if attempt == 3 {
+			t.Fatalf("starting %s (3 attempts): %v", chromium, err)
+		}
+		t.Logf("starting %s, attempt %d: %v; trying again", chromium, attempt, err)
+		time.Sleep(time.Second)
 	}
 	go func() {
 		for m, err := range chromedp.Console(ctx) {

@@ -11,6 +11,7 @@
 //	edgenn train --model lenet5 --data mnist --epochs 5 -o digits.enn
 //	edgenn eval FILE.enn --data mnist
 //	edgenn serve [--addr 127.0.0.1:8080] [--www DIR] [--wasm DIR] [--models DIR]
+//	edgenn convert IN.onnx|model.json -o OUT.enn [--meta KEY=VALUE ...]
 package main
 
 import (
@@ -34,6 +35,7 @@ var commands = []command{
 	{"train", "--model lenet5 --data mnist -o FILE.enn [...]", "train a model (zoo or .enn) on MNIST or an image folder", cmdTrain},
 	{"eval", "FILE.enn [--data mnist|DIR]", "accuracy of a classifier on labelled data", cmdEval},
 	{"serve", "[--addr HOST:PORT] [--www DIR] [...]", "serve the app, the wasm and the models over HTTP", cmdServe},
+	{"convert", "IN.onnx|model.json -o OUT.enn [--meta K=V ...]", "import an ONNX or TensorFlow.js model, with a report", cmdConvert},
 }
 
 func main() {

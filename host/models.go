@@ -50,6 +50,12 @@ func cmdInspect(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return printModel(stdout, g, fmt.Sprintf("%s, %d bytes, sha256 %x", pos[0], len(data), sha256.Sum256(data))) // the same content address as model.Digest, which js/wasm builds lack
+}
+
+// printModel prints what a model is: its interface, ops, parameters,
+// arithmetic, compiled size and metadata (inspect, convert).
+func printModel(w io.Writer, g *model.Graph, file string) error {
 	shapes, err := model.InferShapes(g, 1)
 	if err != nil {
 		return err
@@ -68,9 +74,8 @@ func cmdInspect(args []string, stdout io.Writer) error {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	w := stdout
 	fmt.Fprintf(w, "model    %s\n", g.Name)
-	fmt.Fprintf(w, "file     %s, %d bytes, sha256 %x\n", pos[0], len(data), sha256.Sum256(data)) // the same content address as model.Digest, which js/wasm builds lack
+	fmt.Fprintf(w, "file     %s\n", file)
 	for _, v := range g.Inputs {
 		fmt.Fprintf(w, "input    %s %s %v\n", v.Name, v.DType, v.Shape)
 	}

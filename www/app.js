@@ -1,5 +1,5 @@
-// app.js: the edgenn demo, a single-page app of three views (#digits,
-// #personalise, #device) over one pool of edgenn workers. It registers the
+// app.js: the edgenn demo, a single-page app of four views (#digits,
+// #personalise, #faces, #device) over one pool of edgenn workers. It registers the
 // service worker (sw.js) that keeps it working offline.
 //
 // The page exposes its state to tests and curious users as
@@ -12,6 +12,7 @@ import { $, formatBytes } from "./ui.js";
 import { mountDigits } from "./digits.js";
 import { mountPersonalise } from "./personalise.js";
 import { mountDevice } from "./device.js";
+import { mountFaces } from "./faces.js";
 
 /** @typedef {import("./edgenn.d.ts").Model} Model */
 
@@ -98,6 +99,7 @@ $("error-close").addEventListener("click", () => { $("error").hidden = true; });
 const views = {
   digits: mountDigits(app, demo),
   personalise: mountPersonalise(app, demo),
+  faces: mountFaces(app, demo),
   device: mountDevice(app, demo),
 };
 

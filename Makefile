@@ -15,7 +15,9 @@ CACHE := .cache
 ANCHORS ?= $(abspath $(firstword $(wildcard ../shared/anchors /work/shared/anchors)))
 NPM_PREFIX := $(abspath $(CACHE))/anchors-npm
 REFDIR := $(abspath $(CACHE))/anchors-models
-WASM_PKGS := ./kernels/ ./model/ ./engine/ ./data/
+# The importers run in wasm too, so imported models are checked against
+# their runtimes with the wasm engine as well as the native one.
+WASM_PKGS := ./kernels/ ./model/ ./engine/ ./data/ ./model/onnx/ ./model/tfjs/
 WASM_BANNED := fmt|reflect|os|os/exec|log|image|image/png|image/jpeg|crypto/sha256|compress/gzip|github.com/vmihailenco/msgpack/v5|github.com/edgenn/edgenn/data
 
 .PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz zoo-models types dist test-e2e run-models import-refs
@@ -79,7 +81,7 @@ test-native: refs import-refs | $(BUILD)
 $(BUILD)/loss_curve.txt: | $(BUILD)
 	$(TEST_ENV) $(GO) test -count=1 -run TestTrainerLossCurveMatchesNative ./engine/
 
-test-wasm: refs $(BUILD)/loss_curve.txt
+test-wasm: refs import-refs $(BUILD)/loss_curve.txt
 	$(TEST_ENV) GOOS=js GOARCH=wasm $(GO127) test -count=1 -exec="$(WASMEXEC)/go_js_wasm_exec" $(WASM_PKGS)
 	$(TEST_ENV) GOOS=js GOARCH=wasm GOEXPERIMENT=simd $(GO127) test -count=1 -exec="$(WASMEXEC)/go_js_wasm_exec" $(WASM_PKGS)
 	GOOS=js GOARCH=wasm GOEXPERIMENT=simd $(GO127) vet ./host ./wasm

@@ -144,7 +144,7 @@ import-refs:
 	ANCHORS=$(ANCHORS) NPM_PREFIX=$(NPM_PREFIX) scripts/fetch_onnx_refs.sh
 
 ## bench: edgenn (wasm SIMD, wasm scalar, native) side by side with the anchors, one run
-bench: $(BUILD)/edgenn $(BUILD)/host.wasm $(BUILD)/host-scalar.wasm anchors wasm
+bench: $(BUILD)/edgenn $(BUILD)/host.wasm $(BUILD)/host-scalar.wasm anchors wasm run-models
 	ANCHORS=$(ANCHORS) NPM_PREFIX=$(NPM_PREFIX) REFDIR=$(REFDIR) scripts/bench_table.sh
 
 fuzz:

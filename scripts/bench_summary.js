@@ -45,6 +45,21 @@ inferenceTable('## Inference, batch 1, 20 warm-up runs (the anchors\' protocol),
   infer.filter((r) => (r.warmup ?? 20) <= 20), 'std');
 const steady = infer.filter((r) => (r.warmup ?? 20) > 20);
 if (steady.length) inferenceTable(`\n## Inference, batch 1, steady state (${steady[0].warmup} warm-up runs), ms: same columns`, steady, 'steady');
+const imp = rows.filter((r) => r.mode === 'import_b1' && r.median_ms != null);
+if (imp.length) {
+  out.push('\n## Imported models (@vladmandic/human 3.3.6, TF.js graph models; edgenn: converted by `edgenn convert`), batch 1, 20 warm-up runs, ms: best median over repeats [every repeat\'s median]');
+  const ms = ['emotion', 'blazeface'];
+  out.push('| runtime | process | ' + ms.join(' | ') + ' |'); out.push('|---|---|' + ms.map(() => '---').join('|') + '|');
+  const keys = [...new Set(imp.map((r) => r.runtime + '|' + (r.pin || 'free')))];
+  for (const k of keys) {
+    const [rt, pin] = k.split('|');
+    const cells = ms.map((m) => {
+      const rs = imp.filter((r) => r.runtime === rt && (r.pin || 'free') === pin && r.model === m);
+      return rs.length ? `${f(Math.min(...rs.map((r) => r.median_ms)))} [${rs.map((r) => f(r.median_ms)).join(', ')}]` : '-';
+    });
+    out.push(`| ${rt} | ${pin === 'pinned' ? 'pinned to one CPU' : 'free'} | ${cells.join(' | ')} |`);
+  }
+}
 const mem = rows.filter((r) => r.memory && r.memory.growth_runs > 0);
 if (mem.length) {
   out.push('\n## Memory: activation arena; wasm linear memory (only grows, so its size is the peak) and Go heap Sys after timing, then after N more runs');

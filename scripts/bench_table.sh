@@ -18,6 +18,8 @@ OUT="${OUT:-build/bench/$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$OUT/models"
 R="$OUT/results.jsonl"; : > "$R"
 export WASM_EXEC_DIR="$(GOTOOLCHAIN=go1.27.3 go env GOROOT)/lib/wasm"
+HUMAN_MODELS="${HUMAN_MODELS:-.cache/human-models}"
+RUN_MODELS="${RUN_MODELS:-build/run-models}"
 WEXEC=scripts/wasm_run.js  # wasm_exec_node.js, plus the module's linear-memory size
 log() { echo "[$(date +%T)] $*" >&2; }
 MODELS="lenet5 mobilenet_v1_025_128"
@@ -78,6 +80,28 @@ for v in "" "--trainable dense_"; do
   t=(bench "$OUT/models/lenet5.enn" --train --batch 32 --runs 50 --warmup 4 --json --name lenet5 $v)
   log "edgenn train native $v"; build/edgenn "${t[@]}" >> "$R"
   log "edgenn train wasm simd $v"; node "$WEXEC" build/host.wasm "${t[@]}" >> "$R"
+done
+
+# Imported models: @vladmandic/human's emotion and BlazeFace graph models, in
+# TF.js as shipped and in edgenn as `edgenn convert` makes them (make
+# run-models), batch 1, 20 warm-up + RUNS runs; each twice as a free process
+# and twice pinned to one CPU (taskset), since processes that the scheduler
+# moves between this VM's two CPUs run up to 1.7x slower, for every runtime.
+for pin in free pinned; do
+  pre=(); [ "$pin" = pinned ] && pre=(taskset -c 1)
+  for rep in 1 2; do
+    for b in cpu wasm-simd; do
+      [ "$b" = cpu ] && [ "$rep" = 2 ] && continue  # TF.js cpu takes 0.6 s a BlazeFace run
+      log "tfjs-$b imported models $pin rep $rep"
+      "${pre[@]}" node scripts/anchor_import_bench.js "$b" "$HUMAN_MODELS" "$RUNS" 20 2>/dev/null | grep '^{' | sed "s/^{/{\"rep\":$rep,\"pin\":\"$pin\",/" >> "$R"
+    done
+    for m in emotion blazeface; do
+      a=(bench "$RUN_MODELS/$m.enn" --runs "$RUNS" --warmup 20 --json --name "$m")
+      log "edgenn imported $m $pin rep $rep"
+      "${pre[@]}" build/edgenn "${a[@]}" | sed "s/^{/{\"rep\":$rep,\"pin\":\"$pin\",/; s/\"mode\":\"infer_b1\"/\"mode\":\"import_b1\"/" >> "$R"
+      "${pre[@]}" node "$WEXEC" build/host.wasm "${a[@]}" | sed "s/^{/{\"rep\":$rep,\"pin\":\"$pin\",/; s/\"mode\":\"infer_b1\"/\"mode\":\"import_b1\"/" >> "$R"
+    done
+  done
 done
 
 # Fine-tuning MobileNetV1-0.25-128 end to end: one batch-8 SGD step, every

@@ -282,6 +282,32 @@ func (r *wire) int64v(wt int) (int64, error) {
 	return int64(v), err
 }
 
+// strField reads a length-delimited string field of at most limit bytes,
+// after checking its wire type; errors carry path.
+func (r *wire) strField(wt, limit int, what, path string) (string, error) {
+	if err := expect(wt, wireBytes); err != nil {
+		return "", perr(path, err)
+	}
+	s, err := r.str(limit, what)
+	if err != nil {
+		return "", perr(path, err)
+	}
+	return s, nil
+}
+
+// bytesField reads a length-delimited field (a nested message, raw bytes)
+// after checking its wire type; errors carry path.
+func (r *wire) bytesField(wt int, path string) ([]byte, error) {
+	if err := expect(wt, wireBytes); err != nil {
+		return nil, perr(path, err)
+	}
+	b, err := r.bytes()
+	if err != nil {
+		return nil, perr(path, err)
+	}
+	return b, nil
+}
+
 // expect checks a field's wire type.
 func expect(wt, want int) error {
 	if wt != want {
@@ -394,12 +420,9 @@ func parseModel(data []byte) (*modelProto, error) {
 				return nil, perr("model.ir_version", err)
 			}
 		case fModelOpset:
-			if err := expect(wt, wireBytes); err != nil {
-				return nil, perr("model.opset_import", err)
-			}
-			b, err := r.bytes()
+			b, err := r.bytesField(wt, "model.opset_import")
 			if err != nil {
-				return nil, perr("model.opset_import", err)
+				return nil, err
 			}
 			if len(m.opsets) > 256 {
 				return nil, perr("model.opset_import", errors.New("more than 256 entries"))
@@ -410,24 +433,18 @@ func parseModel(data []byte) (*modelProto, error) {
 			}
 			m.opsets[dom] = ver
 		case fModelProducer, fModelProdVer:
-			if err := expect(wt, wireBytes); err != nil {
-				return nil, perr("model.producer", err)
-			}
-			s, err := r.str(model.MaxNameLen, "producer")
+			s, err := r.strField(wt, model.MaxNameLen, "producer", "model.producer")
 			if err != nil {
-				return nil, perr("model.producer", err)
+				return nil, err
 			}
 			if m.producer != "" {
 				m.producer += " "
 			}
 			m.producer += s
 		case fModelGraph:
-			if err := expect(wt, wireBytes); err != nil {
-				return nil, perr("model.graph", err)
-			}
-			b, err := r.bytes()
+			b, err := r.bytesField(wt, "model.graph")
 			if err != nil {
-				return nil, perr("model.graph", err)
+				return nil, err
 			}
 			if graphs++; graphs > 1 {
 				return nil, perr("model.graph", errors.New("more than one graph"))
@@ -436,12 +453,9 @@ func parseModel(data []byte) (*modelProto, error) {
 				return nil, perr("model.graph", err)
 			}
 		case fModelMetadata:
-			if err := expect(wt, wireBytes); err != nil {
-				return nil, perr("model.metadata_props", err)
-			}
-			b, err := r.bytes()
+			b, err := r.bytesField(wt, "model.metadata_props")
 			if err != nil {
-				return nil, perr("model.metadata_props", err)
+				return nil, err
 			}
 			if len(m.metadata) >= model.MaxMetadata/2 {
 				continue // keep what fits; metadata is informational
@@ -527,11 +541,8 @@ func parseGraph(b []byte) (*graphProto, error) {
 			return nil, err
 		}
 		if field == fGraphName {
-			if err := expect(wt, wireBytes); err != nil {
-				return nil, perr("name", err)
-			}
-			if g.name, err = r.str(model.MaxNameLen, "name"); err != nil {
-				return nil, perr("name", err)
+			if g.name, err = r.strField(wt, model.MaxNameLen, "name", "name"); err != nil {
+				return nil, err
 			}
 			continue
 		}
@@ -543,12 +554,9 @@ func parseGraph(b []byte) (*graphProto, error) {
 			}
 			continue
 		}
-		if err := expect(wt, wireBytes); err != nil {
-			return nil, perr("field "+strconv.Itoa(field), err)
-		}
-		msg, err := r.bytes()
+		msg, err := r.bytesField(wt, "field "+strconv.Itoa(field))
 		if err != nil {
-			return nil, perr("field "+strconv.Itoa(field), err)
+			return nil, err
 		}
 		switch field {
 		case fGraphNode:
@@ -601,12 +609,9 @@ func parseNode(b []byte) (*nodeProto, error) {
 		}
 		switch field {
 		case fNodeInput, fNodeOutput:
-			if err := expect(wt, wireBytes); err != nil {
-				return nil, perr("input/output", err)
-			}
-			s, err := r.str(model.MaxNameLen, "value name")
+			s, err := r.strField(wt, model.MaxNameLen, "value name", "input/output")
 			if err != nil {
-				return nil, perr("input/output", err)
+				return nil, err
 			}
 			if len(n.inputs)+len(n.outputs) >= 2*model.MaxNodeInputs {
 				return nil, errors.New("more than " + strconv.Itoa(2*model.MaxNodeInputs) + " inputs and outputs")
@@ -617,12 +622,9 @@ func parseNode(b []byte) (*nodeProto, error) {
 				n.outputs = append(n.outputs, s)
 			}
 		case fNodeName, fNodeOpType, fNodeDomain:
-			if err := expect(wt, wireBytes); err != nil {
-				return nil, perr("name", err)
-			}
-			s, err := r.str(model.MaxNameLen, "name")
+			s, err := r.strField(wt, model.MaxNameLen, "name", "name")
 			if err != nil {
-				return nil, perr("name", err)
+				return nil, err
 			}
 			switch field {
 			case fNodeName:
@@ -633,12 +635,9 @@ func parseNode(b []byte) (*nodeProto, error) {
 				n.domain = s
 			}
 		case fNodeAttr:
-			if err := expect(wt, wireBytes); err != nil {
-				return nil, perr("attribute", err)
-			}
-			msg, err := r.bytes()
+			msg, err := r.bytesField(wt, "attribute")
 			if err != nil {
-				return nil, perr("attribute", err)
+				return nil, err
 			}
 			if len(n.attrs) >= model.MaxAttrs {
 				return nil, errors.New("more than " + strconv.Itoa(model.MaxAttrs) + " attributes")
@@ -667,12 +666,9 @@ func parseAttr(b []byte) (*attrProto, error) {
 		}
 		switch field {
 		case fAttrName, fAttrRefName:
-			if err := expect(wt, wireBytes); err != nil {
-				return nil, perr("name", err)
-			}
-			s, err := r.str(model.MaxNameLen, "attribute name")
+			s, err := r.strField(wt, model.MaxNameLen, "attribute name", "name")
 			if err != nil {
-				return nil, perr("name", err)
+				return nil, err
 			}
 			if field == fAttrName {
 				a.name = s
@@ -700,23 +696,17 @@ func parseAttr(b []byte) (*attrProto, error) {
 			}
 			a.hasI = true
 		case fAttrS:
-			if err := expect(wt, wireBytes); err != nil {
-				return nil, perr("s", err)
-			}
-			if a.s, err = r.bytes(); err != nil {
-				return nil, perr("s", err)
+			if a.s, err = r.bytesField(wt, "s"); err != nil {
+				return nil, err
 			}
 			if len(a.s) > maxStringAttr {
 				return nil, perr("s", errors.New("string longer than "+strconv.Itoa(maxStringAttr)+" bytes"))
 			}
 			a.hasS = true
 		case fAttrT:
-			if err := expect(wt, wireBytes); err != nil {
-				return nil, perr("t", err)
-			}
-			msg, err := r.bytes()
+			msg, err := r.bytesField(wt, "t")
 			if err != nil {
-				return nil, perr("t", err)
+				return nil, err
 			}
 			if a.t, err = parseTensor(msg); err != nil {
 				return nil, perr("t", err)
@@ -733,12 +723,9 @@ func parseAttr(b []byte) (*attrProto, error) {
 			}
 			a.hasInts = true
 		case fAttrStrings:
-			if err := expect(wt, wireBytes); err != nil {
-				return nil, perr("strings", err)
-			}
-			s, err := r.bytes()
+			s, err := r.bytesField(wt, "strings")
 			if err != nil {
-				return nil, perr("strings", err)
+				return nil, err
 			}
 			if len(a.strings) >= model.MaxAttrLen || len(s) > maxStringAttr {
 				return nil, perr("strings", errors.New("too many or too long"))
@@ -800,11 +787,8 @@ func parseTensor(b []byte) (*tensorProto, error) {
 			}
 			t.dataType = int32(v)
 		case fTensorName:
-			if err := expect(wt, wireBytes); err != nil {
-				return nil, perr("name", err)
-			}
-			if t.name, err = r.str(model.MaxNameLen, "tensor name"); err != nil {
-				return nil, perr("name", err)
+			if t.name, err = r.strField(wt, model.MaxNameLen, "tensor name", "name"); err != nil {
+				return nil, err
 			}
 		case fTensorExternal:
 			t.external = true
@@ -843,19 +827,13 @@ func parseValueInfo(b []byte) (*valueInfo, error) {
 		}
 		switch field {
 		case fValueName:
-			if err := expect(wt, wireBytes); err != nil {
-				return nil, perr("name", err)
-			}
-			if v.name, err = r.str(model.MaxNameLen, "value name"); err != nil {
-				return nil, perr("name", err)
+			if v.name, err = r.strField(wt, model.MaxNameLen, "value name", "name"); err != nil {
+				return nil, err
 			}
 		case fValueType:
-			if err := expect(wt, wireBytes); err != nil {
-				return nil, perr("type", err)
-			}
-			msg, err := r.bytes()
+			msg, err := r.bytesField(wt, "type")
 			if err != nil {
-				return nil, perr("type", err)
+				return nil, err
 			}
 			if err := parseType(msg, v); err != nil {
 				return nil, perr("type", err)
@@ -886,12 +864,9 @@ func parseType(b []byte, v *valueInfo) error {
 			}
 			continue
 		}
-		if err := expect(wt, wireBytes); err != nil {
-			return perr("tensor_type", err)
-		}
-		msg, err := r.bytes()
+		msg, err := r.bytesField(wt, "tensor_type")
 		if err != nil {
-			return perr("tensor_type", err)
+			return err
 		}
 		tr := &wire{b: msg}
 		for !tr.done() {
@@ -907,12 +882,9 @@ func parseType(b []byte, v *valueInfo) error {
 				}
 				v.elemType = int32(e)
 			case fTypeShape:
-				if err := expect(wt, wireBytes); err != nil {
-					return perr("tensor_type.shape", err)
-				}
-				s, err := tr.bytes()
+				s, err := tr.bytesField(wt, "tensor_type.shape")
 				if err != nil {
-					return perr("tensor_type.shape", err)
+					return err
 				}
 				v.hasShape = true
 				v.dims, v.params = v.dims[:0], v.params[:0]

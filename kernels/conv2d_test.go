@@ -41,6 +41,9 @@ var convTestCases = []convTestCase{
 	{"dw3x3_s2_oddC", ConvParams{H: 10, W: 9, C: 7, KH: 3, KW: 3, OC: 7, Group: 7, StrideH: 2, StrideW: 2, PadBottom: 1, PadRight: 1}},
 	{"dw3x3_valid_c13", ConvParams{H: 6, W: 7, C: 13, KH: 3, KW: 3, OC: 13, Group: 13}},
 	{"dw5x5_dil2", ConvParams{H: 12, W: 11, C: 12, KH: 5, KW: 5, OC: 12, Group: 12, DilationH: 2, DilationW: 2, PadTop: 4, PadBottom: 3, PadLeft: 2, PadRight: 4}},
+	// BlazeFace's depthwise layers: 5x5, SAME, stride 1 and 2 (dwRowKxKSIMD).
+	{"dw5x5_same_blazeface", ConvParams{H: 13, W: 14, C: 24, KH: 5, KW: 5, OC: 24, Group: 24, PadTop: 2, PadBottom: 2, PadLeft: 2, PadRight: 2}},
+	{"dw5x5_s2_c30", ConvParams{H: 12, W: 11, C: 30, KH: 5, KW: 5, OC: 30, Group: 30, StrideH: 2, StrideW: 2, PadTop: 1, PadBottom: 2, PadLeft: 1, PadRight: 2}},
 	{"dw_bigpad", ConvParams{H: 3, W: 3, C: 4, KH: 3, KW: 3, OC: 4, Group: 4, PadTop: 4, PadBottom: 4, PadLeft: 4, PadRight: 4}},
 	{"dw_mult2", ConvParams{H: 7, W: 8, C: 6, KH: 3, KW: 3, OC: 12, Group: 6, PadTop: 1, PadBottom: 1, PadLeft: 1, PadRight: 1}},
 	{"1x1_c1", ConvParams{H: 5, W: 5, C: 1, KH: 1, KW: 1, OC: 3, Group: 1}},

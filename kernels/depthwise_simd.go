@@ -19,6 +19,10 @@ func dwRowSIMD(x, w, bias []float32, t dwTaps, npix int, y []float32) {
 		dwRow3x3SIMD(x, w, bias, t, npix, y)
 		return
 	}
+	if t.nky > 0 && t.nkx > 0 && t.c >= 4 && npix >= 4 {
+		dwRowKxKSIMD(x, w, bias, t, npix, y)
+		return
+	}
 	C, nky, nkx, rs, cs, wrs := t.c, t.nky, t.nkx, t.rs, t.cs, t.wrs
 	vlo, vhi := archsimd.BroadcastFloat32x4(t.lo), archsimd.BroadcastFloat32x4(t.hi)
 	cv := C &^ 3
@@ -160,6 +164,61 @@ func dwRow3x3SIMD(x, w, bias []float32, t dwTaps, npix int, y []float32) {
 				px = unsafe.Add(px, xs4)
 				py = unsafe.Add(py, ys4)
 			}
+		}
+	}
+	if cv < C {
+		dwRowScalarFrom(x, w, bias, t, npix, y, cv)
+	}
+}
+
+// dwRowKxKSIMD is dwRowSIMD for any other window (BlazeFace's 5x5 layers) on
+// runs of at least 4 pixels: channel block outer, 4 pixels at a time (four
+// independent add chains), taps in the scalar twin's order. Like
+// dwRow3x3SIMD it checks the extent of x, w and y once and addresses them
+// with unsafe.Add from their bases, every address inside its slice:
+// x[i*xstep+ky*rs+kx*cs+ch : +4] for i < npix, ky < nky, kx < nkx, ch < cv.
+func dwRowKxKSIMD(x, w, bias []float32, t dwTaps, npix int, y []float32) {
+	C, nky, nkx, rs, cs, wrs, xstep := t.c, t.nky, t.nkx, t.rs, t.cs, t.wrs, t.xstep
+	cv := C &^ 3
+	if len(x) < (npix-1)*xstep+(nky-1)*rs+(nkx-1)*cs+C || len(w) < (nky-1)*wrs+nkx*C || len(bias) < C || len(y) < npix*C {
+		panic("kernels: depthwise row out of bounds")
+	}
+	vlo, vhi := archsimd.BroadcastFloat32x4(t.lo), archsimd.BroadcastFloat32x4(t.hi)
+	xb, wb, yb := unsafe.Pointer(unsafe.SliceData(x)), unsafe.Pointer(unsafe.SliceData(w)), unsafe.Pointer(unsafe.SliceData(y))
+	load := func(base unsafe.Pointer, off int) archsimd.Float32x4 {
+		return archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(base, off*4)))
+	}
+	for ch := 0; ch < cv; ch += 4 {
+		bv := archsimd.LoadFloat32x4Array((*[4]float32)(bias[ch:]))
+		i := 0
+		for ; i+4 <= npix; i += 4 {
+			var acc0, acc1, acc2, acc3 archsimd.Float32x4
+			o := i*xstep + ch
+			for ky := 0; ky < nky; ky++ {
+				for kx := 0; kx < nkx; kx++ {
+					wv := load(wb, ky*wrs+kx*C+ch)
+					ok := o + ky*rs + kx*cs
+					acc0 = acc0.Add(load(xb, ok).Mul(wv))
+					acc1 = acc1.Add(load(xb, ok+xstep).Mul(wv))
+					acc2 = acc2.Add(load(xb, ok+2*xstep).Mul(wv))
+					acc3 = acc3.Add(load(xb, ok+3*xstep).Mul(wv))
+				}
+			}
+			yo := (i*C + ch) * 4
+			acc0.Add(bv).Max(vlo).Min(vhi).StoreArray((*[4]float32)(unsafe.Add(yb, yo)))
+			acc1.Add(bv).Max(vlo).Min(vhi).StoreArray((*[4]float32)(unsafe.Add(yb, yo+C*4)))
+			acc2.Add(bv).Max(vlo).Min(vhi).StoreArray((*[4]float32)(unsafe.Add(yb, yo+2*C*4)))
+			acc3.Add(bv).Max(vlo).Min(vhi).StoreArray((*[4]float32)(unsafe.Add(yb, yo+3*C*4)))
+		}
+		for ; i < npix; i++ {
+			var acc archsimd.Float32x4
+			o := i*xstep + ch
+			for ky := 0; ky < nky; ky++ {
+				for kx := 0; kx < nkx; kx++ {
+					acc = acc.Add(load(xb, o+ky*rs+kx*cs).Mul(load(wb, ky*wrs+kx*C+ch)))
+				}
+			}
+			acc.Add(bv).Max(vlo).Min(vhi).StoreArray((*[4]float32)(unsafe.Add(yb, (i*C+ch)*4)))
 		}
 	}
 	if cv < C {

@@ -146,6 +146,16 @@ func fuse(g *model.Graph) {
 			continue
 		}
 		p := producer[n.Inputs[0]]
+		if p != nil && binaryOps[p.Op] && fusedActivation[n.Op] != "" && uses[n.Inputs[0]] == 1 && p.Attrs.String("activation", "") == "" {
+			// A residual Add (or another binary op) followed by an
+			// activation: one step that activates what it just wrote, instead
+			// of a second node that copies and activates.
+			setActivation(p, n)
+			delete(producer, p.Outputs[0])
+			p.Outputs[0] = n.Outputs[0]
+			producer[p.Outputs[0]] = p
+			continue
+		}
 		if p == nil || (p.Op != model.OpConv2D && p.Op != model.OpDense) || uses[n.Inputs[0]] != 1 ||
 			p.Attrs.String("activation", "") != "" || tensor(p.Inputs[1]) == nil {
 			kept = append(kept, n)
@@ -179,14 +189,7 @@ func fuse(g *model.Graph) {
 			}
 			fused = true
 		case fusedActivation[n.Op] != "":
-			p.Attrs["activation"] = fusedActivation[n.Op]
-			switch n.Op {
-			case model.OpLeakyRelu:
-				p.Attrs["alpha"] = n.Attrs.Float("alpha", 0.01)
-			case model.OpClip:
-				p.Attrs["clip_min"] = n.Attrs.Float("min", negInf)
-				p.Attrs["clip_max"] = n.Attrs.Float("max", posInf)
-			}
+			setActivation(p, n)
 			fused = true
 		}
 		if !fused {
@@ -199,6 +202,24 @@ func fuse(g *model.Graph) {
 		producer[p.Outputs[0]] = p
 	}
 	g.Nodes = kept
+}
+
+// binaryOps are the elementwise binary ops a following activation fuses into.
+var binaryOps = map[string]bool{model.OpAdd: true, model.OpSub: true, model.OpMul: true, model.OpDiv: true}
+
+// setActivation makes activation node n p's fused "activation" attribute.
+func setActivation(p, n *model.Node) {
+	if p.Attrs == nil {
+		p.Attrs = model.Attrs{}
+	}
+	p.Attrs["activation"] = fusedActivation[n.Op]
+	switch n.Op {
+	case model.OpLeakyRelu:
+		p.Attrs["alpha"] = n.Attrs.Float("alpha", 0.01)
+	case model.OpClip:
+		p.Attrs["clip_min"] = n.Attrs.Float("min", negInf)
+		p.Attrs["clip_max"] = n.Attrs.Float("max", posInf)
+	}
 }
 
 // foldedParams gives p private copies of its weights and bias (creating a zero

@@ -41,6 +41,26 @@ var graphCases = []graphCase{
 		y := b.Node(model.OpDense, []string{x, tensor(b, r, "w", []int{12, 7}), tensor(b, r, "bias", []int{7})}, nil, "fc")
 		b.Output(b.Node(model.OpSigmoid, []string{y}, nil, "sig"), "out")
 	}},
+	{name: "residual add + relu fuse into one step", input: []int{6, 6, 4}, wantNodes: 3, build: func(b *model.Builder, r *rand.Rand, x string) {
+		c := b.Node(model.OpConv2D, []string{x, tensor(b, r, "w", []int{3, 3, 4, 4})}, model.Attrs{"padding": "SAME"}, "conv")
+		d := b.Node(model.OpConv2D, []string{x, tensor(b, r, "w2", []int{1, 1, 4, 4})}, nil, "proj")
+		a := b.Node(model.OpAdd, []string{c, d}, nil, "res")
+		b.Output(b.Node(model.OpRelu6, []string{a}, nil, "act"), "out")
+	}},
+	{name: "mul + leakyrelu fuse, keeping alpha", input: []int{3}, wantNodes: 2, build: func(b *model.Builder, r *rand.Rand, x string) {
+		d := b.Node(model.OpDense, []string{x, tensor(b, r, "w", []int{3, 3})}, nil, "fc")
+		m := b.Node(model.OpMul, []string{d, x}, nil, "gate")
+		b.Output(b.Node(model.OpLeakyRelu, []string{m}, model.Attrs{"alpha": float32(0.3)}, "act"), "out")
+	}},
+	{name: "conv + clip fuse (clip_min, clip_max)", input: []int{5, 5, 3}, wantNodes: 1, build: func(b *model.Builder, r *rand.Rand, x string) {
+		c := b.Node(model.OpConv2D, []string{x, tensor(b, r, "w", []int{3, 3, 3, 4})}, model.Attrs{"padding": "SAME"}, "conv")
+		b.Output(b.Node(model.OpClip, []string{c}, model.Attrs{"min": float32(-0.4), "max": float32(0.3)}, "clip"), "out")
+	}},
+	{name: "add + clip fuse", input: []int{6}, wantNodes: 2, build: func(b *model.Builder, r *rand.Rand, x string) {
+		d := b.Node(model.OpDense, []string{x, tensor(b, r, "w", []int{6, 6})}, nil, "fc")
+		a := b.Node(model.OpAdd, []string{d, x}, nil, "res")
+		b.Output(b.Node(model.OpClip, []string{a}, model.Attrs{"min": float32(-0.2)}, "clip"), "out")
+	}},
 	{name: "dropout is the identity at inference", input: []int{12}, build: func(b *model.Builder, r *rand.Rand, x string) {
 		y := b.Node(model.OpDense, []string{x, tensor(b, r, "w", []int{12, 7})}, nil, "fc")
 		b.Output(b.Node(model.OpDropout, []string{y}, model.Attrs{"rate": float32(0.5)}, "drop"), "out")

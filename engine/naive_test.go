@@ -107,6 +107,7 @@ func naiveRun(t *testing.T, g *model.Graph, batch int, inputs ...[]float32) map[
 				},
 			}[n.Op]
 			y, _ = naive.Binary(f, sh(0), in(0), sh(1), in(1))
+			y = naiveActivation(a.String("activation", ""), a, y) // fused by the compiler, or written so
 		case model.OpRelu, model.OpRelu6, model.OpLeakyRelu, model.OpSigmoid, model.OpTanh, model.OpHardSwish, model.OpClip:
 			act := map[string]string{model.OpRelu: "relu", model.OpRelu6: "relu6", model.OpLeakyRelu: "leakyrelu",
 				model.OpSigmoid: "sigmoid", model.OpTanh: "tanh", model.OpHardSwish: "hardswish", model.OpClip: "clip"}[n.Op]

@@ -237,9 +237,19 @@ func prepBinary(op kernels.BinaryOp) preparer {
 		if err != nil {
 			return prepared{}, err
 		}
+		ep, err := epilogue(c.n.Attrs, nil) // an activation the compiler fused in
+		if err != nil {
+			return prepared{}, err
+		}
 		return prepared{bind: func(in, out [][]float32, _ []float32) func() {
 			a, bv, y := in[0], in[1], out[0]
-			return func() { b.Run(a, bv, y) }
+			if ep.Act == kernels.ActNone {
+				return func() { b.Run(a, bv, y) }
+			}
+			return func() {
+				b.Run(a, bv, y)
+				kernels.ActivateInPlace(y, ep)
+			}
 		}}, nil
 	}
 }

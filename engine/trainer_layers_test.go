@@ -14,7 +14,8 @@ import (
 // BatchNorm, a depthwise Conv2D with a fused ReLU6 and a Clip, a 1x1 Conv2D
 // with a fused negative-slope LeakyReLU, Concat, a second BatchNorm, Transpose, Mean, MatMul with a
 // constant operand and between two computed ones (reading the Mean twice),
-// Softmax over a middle axis, Dropout and a Dense head.
+// Softmax over a middle axis, a Mul by a trained gain with a fused HardSwish,
+// Dropout and a Dense head.
 func wideNet(t *testing.T, r *rand.Rand) *model.Graph {
 	t.Helper()
 	b := model.NewBuilder("wide")
@@ -41,6 +42,7 @@ func wideNet(t *testing.T, r *rand.Rand) *model.Graph {
 	sm := b.Node(model.OpSoftmax, []string{mm}, model.Attrs{"axis": 1}, "attn")                    // over the 6 rows
 	st := b.Node(model.OpTranspose, []string{sm}, model.Attrs{"perm": []int{0, 2, 1}}, "attnT")    // [N,4,6]
 	mix := b.Node(model.OpMatMul, []string{st, mn}, nil, "mix")                                    // [N,4,3]
+	mix = b.Node(model.OpMul, []string{mix, tensor(b, r, "gain/g", []int{3})}, model.Attrs{"activation": "hardswish"}, "gain")
 	f := b.Node(model.OpFlatten, []string{mix}, nil, "flat")
 	do := b.Node(model.OpDropout, []string{f}, model.Attrs{"rate": float32(0.25)}, "drop")
 	d := b.Node(model.OpDense, []string{do, tensor(b, r, "fc/w", []int{12, 3}), tensor(b, r, "fc/b", []int{3})}, nil, "fc")
@@ -62,8 +64,8 @@ func TestTrainerLayerGradients(t *testing.T) {
 		trainable []string
 		params    int
 	}{
-		{"all", nil, 11},
-		{"bn2 frozen", []string{"c1/", "bn1/", "dw/", "c2/", "proj/", "fc/"}, 9},
+		{"all", nil, 12},
+		{"bn2 frozen", []string{"c1/", "bn1/", "dw/", "c2/", "proj/", "gain/", "fc/"}, 10},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := rand.New(rand.NewSource(11))

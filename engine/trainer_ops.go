@@ -327,13 +327,25 @@ func (t *Trainer) bind(n *model.Node, shapes map[string][]int, needs map[string]
 			return nil, 0, err
 		}
 		a, b := in(0), in(1)
-		tn.forward = func() { fw.Run(a, b, y) }
+		ep, fa, err := splitAct(n, nil, y) // a fused activation, as the compiler or an importer writes it
+		if err != nil {
+			return nil, 0, err
+		}
+		ky := fa.out(y)
+		tn.forward = func() {
+			fw.Run(a, b, ky)
+			if ep.Act != kernels.ActNone {
+				kernels.ActivateInPlace(ky, ep)
+			}
+			fa.finish(y)
+		}
 		var dst [2][]float32
 		var fin [2]func()
 		for i := range 2 {
 			dst[i], fin[i] = t.gradDst(n.Inputs[i], needs, uses)
 		}
 		tn.backward = func() {
+			fa.grad(y, dy)
 			bg.Run(a, b, dy, dst[0], dst[1])
 			for i := range fin {
 				if fin[i] != nil {

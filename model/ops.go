@@ -2,9 +2,10 @@ package model
 
 // Operation names. Inputs in brackets are optional (an empty name omits them).
 // All spatial ops are NHWC. Attribute names and their defaults are listed with
-// each op; "activation" is one of "", "relu", "relu6", "leakyrelu" (with
-// "alpha"), "sigmoid", "tanh", "hardswish" and is applied after the op (the
-// engine fuses a following activation node into it at compile time).
+// each op; "activation" (Conv2D, Dense, Add, Sub, Mul, Div) is one of "",
+// "relu", "relu6", "leakyrelu" (with "alpha"), "sigmoid", "tanh",
+// "hardswish", "clip" (with "clip_min", "clip_max") and is applied after the
+// op (the engine fuses a following activation node into it at compile time).
 const (
 	// Conv2D: x [N,H,W,Cin], w [KH,KW,Cin/group,Cout], [b [Cout]] -> [N,OH,OW,Cout].
 	// strides [2] (1,1), dilations [2] (1,1), padding "SAME"|"VALID"|"EXPLICIT"
@@ -21,6 +22,7 @@ const (
 	OpGemm = "Gemm"
 
 	// Elementwise binary ops with NumPy broadcasting: a, b -> broadcast shape.
+	// activation.
 	OpAdd = "Add"
 	OpSub = "Sub"
 	OpMul = "Mul"

@@ -39,7 +39,9 @@ type OpInfo struct {
 
 var (
 	convAttrs = map[string]AttrKind{"strides": AttrInts, "dilations": AttrInts, "padding": AttrString,
-		"pads": AttrInts, "group": AttrInt, "activation": AttrString, "alpha": AttrFloat}
+		"pads": AttrInts, "group": AttrInt, "activation": AttrString, "alpha": AttrFloat, "clip_min": AttrFloat, "clip_max": AttrFloat}
+	// actAttrs are a fused activation's attributes (Dense, the binary ops).
+	actAttrs = map[string]AttrKind{"activation": AttrString, "alpha": AttrFloat, "clip_min": AttrFloat, "clip_max": AttrFloat}
 	poolAttrs = map[string]AttrKind{"kernel": AttrInts, "strides": AttrInts, "padding": AttrString,
 		"pads": AttrInts}
 	avgPoolAttrs = map[string]AttrKind{"kernel": AttrInts, "strides": AttrInts, "padding": AttrString,
@@ -49,13 +51,13 @@ var (
 
 var opInfos = map[string]OpInfo{
 	OpConv2D:        {MinInputs: 2, MaxInputs: 3, ConstInputs: []int{1, 2}, Attrs: convAttrs},
-	OpDense:         {MinInputs: 2, MaxInputs: 3, ConstInputs: []int{1, 2}, Attrs: map[string]AttrKind{"activation": AttrString, "alpha": AttrFloat}},
+	OpDense:         {MinInputs: 2, MaxInputs: 3, ConstInputs: []int{1, 2}, Attrs: actAttrs},
 	OpMatMul:        {MinInputs: 2, MaxInputs: 2, Attrs: noAttrs},
 	OpGemm:          {MinInputs: 2, MaxInputs: 3, Attrs: map[string]AttrKind{"transA": AttrInt, "transB": AttrInt, "alpha": AttrFloat, "beta": AttrFloat}},
-	OpAdd:           {MinInputs: 2, MaxInputs: 2, Attrs: noAttrs, Elementwise: true},
-	OpSub:           {MinInputs: 2, MaxInputs: 2, Attrs: noAttrs, Elementwise: true},
-	OpMul:           {MinInputs: 2, MaxInputs: 2, Attrs: noAttrs, Elementwise: true},
-	OpDiv:           {MinInputs: 2, MaxInputs: 2, Attrs: noAttrs, Elementwise: true},
+	OpAdd:           {MinInputs: 2, MaxInputs: 2, Attrs: actAttrs, Elementwise: true},
+	OpSub:           {MinInputs: 2, MaxInputs: 2, Attrs: actAttrs, Elementwise: true},
+	OpMul:           {MinInputs: 2, MaxInputs: 2, Attrs: actAttrs, Elementwise: true},
+	OpDiv:           {MinInputs: 2, MaxInputs: 2, Attrs: actAttrs, Elementwise: true},
 	OpRelu:          {MinInputs: 1, MaxInputs: 1, Attrs: noAttrs, Elementwise: true},
 	OpRelu6:         {MinInputs: 1, MaxInputs: 1, Attrs: noAttrs, Elementwise: true},
 	OpLeakyRelu:     {MinInputs: 1, MaxInputs: 1, Attrs: map[string]AttrKind{"alpha": AttrFloat}, Elementwise: true},
@@ -94,9 +96,10 @@ func Ops() []string {
 	return names
 }
 
-// Activations lists the values the "activation" attribute of Conv2D and Dense
-// may take ("" is none).
-var Activations = []string{"", "relu", "relu6", "leakyrelu", "sigmoid", "tanh", "hardswish"}
+// Activations lists the values the "activation" attribute of Conv2D, Dense
+// and the binary ops may take ("" is none; "clip" reads clip_min and
+// clip_max).
+var Activations = []string{"", "relu", "relu6", "leakyrelu", "sigmoid", "tanh", "hardswish", "clip"}
 
 // maxShapeElements bounds every value InferShapes derives, whatever the batch,
 // so that element counts never overflow; Validate applies the tighter
@@ -258,6 +261,9 @@ func checkAttrs(n *Node, info OpInfo) error {
 	}
 	if act, ok := n.Attrs["activation"].(string); ok && !oneOf(act, Activations...) {
 		return nodeErr(n, "unknown activation "+strconv.Quote(act))
+	}
+	if lo, hi := n.Attrs.Float("clip_min", -inf32), n.Attrs.Float("clip_max", inf32); !(lo <= hi) {
+		return nodeErr(n, "clip_min is greater than clip_max (or NaN)")
 	}
 	return nil
 }

@@ -63,7 +63,11 @@ type facesResult struct {
 	EmotionInputs                        [][]float32
 }
 
-func TestE2EFaces(t *testing.T) {
+// facesEnv prepares the face models as `make run` converts them and opens
+// the Faces page on a host that serves them, in a Chromium with extra
+// options; it fails when the photo or the models have not been fetched.
+func facesEnv(t *testing.T, extra ...chromedp.ExecAllocatorOption) (e *e2eEnv, detector, emotion *model.Graph) {
+	t.Helper()
 	for _, f := range []struct{ path, how string }{
 		{facesPhoto, "scripts/fetch_photos.sh"},
 		{facesModels + "/blazeface.json", "scripts/fetch_tfjs_models.sh"},
@@ -76,8 +80,8 @@ func TestE2EFaces(t *testing.T) {
 			t.Fatalf("%s is missing: run %s (or set EDGENN_SKIP_IMPORT_REFS=1 to skip this test)", f.path, f.how)
 		}
 	}
-	detector := facesImport(t, "blazeface.json", map[string]string{engine.PostprocessKey: facesPostprocess})
-	emotion := facesImport(t, "emotion.json", map[string]string{"labels": facesEmotions})
+	detector = facesImport(t, "blazeface.json", map[string]string{engine.PostprocessKey: facesPostprocess})
+	emotion = facesImport(t, "emotion.json", map[string]string{"labels": facesEmotions})
 
 	// The host serves a models folder of the digits model (the app starts
 	// with it) and the two face models, as `make run` converts them.
@@ -91,7 +95,7 @@ func TestE2EFaces(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e := newE2E(t, "www/models/digits.enn", facesRel(t, dir, "blazeface.enn"), facesRel(t, dir, "emotion.enn"))
+	e = newE2EWith(t, extra, "www/models/digits.enn", facesRel(t, dir, "blazeface.enn"), facesRel(t, dir, "emotion.enn"))
 	e.open("#faces")
 	e.wait("the face models", `["ready", "missing", "failed"].includes(document.getElementById("faces-result").dataset.state)`, 30*time.Second)
 	var st string
@@ -101,6 +105,11 @@ func TestE2EFaces(t *testing.T) {
 		e.eval(`document.getElementById("faces-missing").textContent`, &note)
 		t.Fatalf("the Faces page is %q, not ready: %s", st, note)
 	}
+	return e, detector, emotion
+}
+
+func TestE2EFaces(t *testing.T) {
+	e, detector, emotion := facesEnv(t)
 
 	photo, err := filepath.Abs(filepath.Join(e2eRoot, facesPhoto))
 	if err != nil {
@@ -380,4 +389,55 @@ func facesMeanAbs(a, b []float32) float64 {
 		s += math.Abs(float64(a[i] - b[i]))
 	}
 	return s / float64(len(a))
+}
+
+// TestE2EFacesCamera runs the camera path: Chromium's fake camera plays the
+// photo (as a y4m clip made here), the page analyses its frames, finds her
+// face, reads "happy", and the stop button stops the camera.
+func TestE2EFacesCamera(t *testing.T) {
+	img := facesDecode(t, filepath.Join(e2eRoot, facesPhoto))
+	clip := filepath.Join(t.TempDir(), "astronaut.y4m")
+	if err := os.WriteFile(clip, y4mFrame(img), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, _, _ := facesEnv(t,
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("use-file-for-fake-video-capture", clip))
+	e.run("starting the camera", chromedp.Click(chromedp.CSS("#faces-camera")))
+	e.wait("a face in the camera's frames", `(d => d.source === "camera" && d.faces === "1" && d.topEmotion !== "")(document.getElementById("faces-result").dataset)`, 60*time.Second)
+	var attrs map[string]string
+	e.eval(`({...document.getElementById("faces-result").dataset})`, &attrs)
+	t.Logf("e2e: camera: %s faces, %s (%s), box %s in a %sx%s frame, %s frames analysed", attrs["faces"], attrs["topEmotion"], attrs["topProb"], attrs["box"], attrs["width"], attrs["height"], attrs["seq"])
+	if attrs["topEmotion"] != "happy" {
+		t.Errorf("the camera's frames read %q, the photo reads happy", attrs["topEmotion"])
+	}
+	e.wait("a second frame", `Number(document.getElementById("faces-result").dataset.seq) >= 2`, 30*time.Second)
+	e.screenshot("faces-camera")
+	e.run("stopping the camera", chromedp.Click(chromedp.CSS("#faces-stop")))
+	e.wait("the camera stopped", `(d => d.state === "ready" && d.source !== "camera")(document.getElementById("faces-result").dataset) && document.getElementById("faces-video").srcObject === null`, 10*time.Second)
+}
+
+// y4mFrame encodes img as a one-frame YUV4MPEG2 clip (4:2:0, BT.601 full
+// range), the format Chromium's fake camera plays.
+func y4mFrame(img image.Image) []byte {
+	b := img.Bounds()
+	w, h := b.Dx()&^1, b.Dy()&^1
+	out := []byte(fmt.Sprintf("YUV4MPEG2 W%d H%d F30:1 Ip A1:1 C420jpeg\nFRAME\n", w, h))
+	ys := make([]byte, w*h)
+	us, vs := make([]byte, w*h/4), make([]byte, w*h/4)
+	clamp := func(v float64) byte { return byte(math.Max(0, math.Min(255, math.Round(v)))) }
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+			rf, gf, bf := float64(r>>8), float64(g>>8), float64(bl>>8)
+			ys[y*w+x] = clamp(0.299*rf + 0.587*gf + 0.114*bf)
+			if x%2 == 0 && y%2 == 0 {
+				i := (y/2)*(w/2) + x/2
+				us[i] = clamp(128 - 0.168736*rf - 0.331264*gf + 0.5*bf)
+				vs[i] = clamp(128 + 0.5*rf - 0.418688*gf - 0.081312*bf)
+			}
+		}
+	}
+	return append(append(append(out, ys...), us...), vs...)
 }

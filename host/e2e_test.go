@@ -75,6 +75,12 @@ func e2eChromium(t *testing.T) string {
 // given model files, and a browser; both stop when the test ends.
 func newE2E(t *testing.T, models ...string) *e2eEnv {
 	t.Helper()
+	return newE2EWith(t, nil, models...)
+}
+
+// newE2EWith is newE2E with extra Chromium options (a fake camera, say).
+func newE2EWith(t *testing.T, extra []chromedp.ExecAllocatorOption, models ...string) *e2eEnv {
+	t.Helper()
 	chromium := e2eChromium(t)
 	for _, f := range []string{"edgenn.wasm", "edgenn-scalar.wasm", "wasm_exec.js"} {
 		if _, err := os.Stat(filepath.Join(e2eRoot, "build", f)); err != nil {
@@ -124,6 +130,7 @@ func newE2E(t *testing.T, models ...string) *e2eEnv {
 		chromedp.Flag("password-store", "basic"),
 		chromedp.Flag("use-mock-keychain", true),
 	}
+	opts = append(opts, extra...)
 	// Starting the browser is retried: on this shared 2-core machine Chromium
 	// now and then fails to come up in time ("chrome failed to start") while
 	// other processes load it; that says nothing about the page under test.

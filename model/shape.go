@@ -41,7 +41,7 @@ var (
 	convAttrs = map[string]AttrKind{"strides": AttrInts, "dilations": AttrInts, "padding": AttrString,
 		"pads": AttrInts, "group": AttrInt, "activation": AttrString, "alpha": AttrFloat, "clip_min": AttrFloat, "clip_max": AttrFloat}
 	// actAttrs are a fused activation's attributes (Dense, the binary ops).
-	actAttrs = map[string]AttrKind{"activation": AttrString, "alpha": AttrFloat, "clip_min": AttrFloat, "clip_max": AttrFloat}
+	actAttrs  = map[string]AttrKind{"activation": AttrString, "alpha": AttrFloat, "clip_min": AttrFloat, "clip_max": AttrFloat}
 	poolAttrs = map[string]AttrKind{"kernel": AttrInts, "strides": AttrInts, "padding": AttrString,
 		"pads": AttrInts}
 	avgPoolAttrs = map[string]AttrKind{"kernel": AttrInts, "strides": AttrInts, "padding": AttrString,
@@ -324,7 +324,7 @@ func inferOp(n *Node, in [][]int) ([]int, error) {
 		if k != k2 {
 			return nil, nodeErr(n, "inner dimensions differ: "+ShapeString(a)+" x "+ShapeString(b))
 		}
-		batch, ok := broadcast(a[:len(a)-2], b[:len(b)-2])
+		batch, ok := Broadcast(a[:len(a)-2], b[:len(b)-2])
 		if !ok {
 			return nil, nodeErr(n, "batch dimensions of "+ShapeString(a)+" and "+ShapeString(b)+" do not broadcast")
 		}
@@ -347,13 +347,13 @@ func inferOp(n *Node, in [][]int) ([]int, error) {
 		}
 		out := []int{m, nn}
 		if len(in) > 2 && in[2] != nil {
-			if s, ok := broadcast(out, in[2]); !ok || !equalShape(s, out) {
+			if s, ok := Broadcast(out, in[2]); !ok || !equalShape(s, out) {
 				return nil, nodeErr(n, "c shape "+ShapeString(in[2])+" does not broadcast to "+ShapeString(out))
 			}
 		}
 		return out, nil
 	case OpAdd, OpSub, OpMul, OpDiv:
-		s, ok := broadcast(x, in[1])
+		s, ok := Broadcast(x, in[1])
 		if !ok {
 			return nil, nodeErr(n, "shapes "+ShapeString(x)+" and "+ShapeString(in[1])+" do not broadcast")
 		}
@@ -367,7 +367,7 @@ func inferOp(n *Node, in [][]int) ([]int, error) {
 		}
 		return x, nil
 	case OpPRelu:
-		if s, ok := broadcast(x, in[1]); !ok || !equalShape(s, x) {
+		if s, ok := Broadcast(x, in[1]); !ok || !equalShape(s, x) {
 			return nil, nodeErr(n, "slope shape "+ShapeString(in[1])+" does not broadcast to "+ShapeString(x))
 		}
 		return x, nil
@@ -750,8 +750,9 @@ func inferReshape(n *Node, x []int) ([]int, error) {
 	return out, nil
 }
 
-// broadcast returns the NumPy broadcast of shapes a and b.
-func broadcast(a, b []int) ([]int, bool) {
+// Broadcast returns the NumPy broadcast of shapes a and b, and false when
+// they do not broadcast.
+func Broadcast(a, b []int) ([]int, bool) {
 	if len(a) < len(b) {
 		a, b = b, a
 	}

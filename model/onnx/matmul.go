@@ -303,7 +303,7 @@ func hMatMul(im *importer, n *nodeProto, in []*value) ([]*value, error) {
 			return nil, err
 		}
 	}
-	batchShape, ok := broadcastShapes(as[:len(as)-2], bs[:len(bs)-2])
+	batchShape, ok := model.Broadcast(as[:len(as)-2], bs[:len(bs)-2])
 	if !ok {
 		return nil, errors.New("batch dimensions of " + model.ShapeString(A.shape) + " and " + model.ShapeString(B.shape) + " do not broadcast")
 	}

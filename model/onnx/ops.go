@@ -323,7 +323,7 @@ func (im *importer) operandNHWC(v *value, hint string) (string, error) {
 // binary maps an elementwise binary op with NumPy broadcasting.
 func (im *importer) binary(op string, a, b *value, hint string) (*value, error) {
 	if a.c != nil && b.c != nil {
-		if s, ok := broadcastShapes(a.c.shape, b.c.shape); ok {
+		if s, ok := model.Broadcast(a.c.shape, b.c.shape); ok {
 			if err := im.spend(numel(s)); err != nil {
 				return nil, err
 			}
@@ -334,7 +334,7 @@ func (im *importer) binary(op string, a, b *value, hint string) (*value, error) 
 		}
 		return cv(c), nil
 	}
-	shape, ok := broadcastShapes(a.shape, b.shape)
+	shape, ok := model.Broadcast(a.shape, b.shape)
 	if !ok {
 		return nil, errors.New("shapes " + model.ShapeString(a.shape) + " and " + model.ShapeString(b.shape) + " do not broadcast")
 	}
@@ -402,7 +402,7 @@ func hPRelu(im *importer, n *nodeProto, in []*value) ([]*value, error) {
 		s[0] = slope.shape[0]
 		slope = reshapeConst(slope, s)
 	}
-	if s, ok := broadcastShapes(x.shape, slope.shape); !ok || !equal(s, x.shape) {
+	if s, ok := model.Broadcast(x.shape, slope.shape); !ok || !equal(s, x.shape) {
 		return nil, errors.New("slope shape " + model.ShapeString(slope.shape) + " does not broadcast to " + model.ShapeString(x.shape))
 	}
 	if x.c != nil {
@@ -552,7 +552,7 @@ func hMinMax(im *importer, n *nodeProto, in []*value) ([]*value, error) {
 			if !isFloat(c.dt) || !isFloat(acc.dt) {
 				return nil, errors.New("constant " + n.opType + " folds float tensors only")
 			}
-			shape, ok := broadcastShapes(acc.shape, c.shape)
+			shape, ok := model.Broadcast(acc.shape, c.shape)
 			if !ok {
 				return nil, errors.New("shapes do not broadcast")
 			}
@@ -577,7 +577,7 @@ func hMinMax(im *importer, n *nodeProto, in []*value) ([]*value, error) {
 		if !isFloat(c.dt) {
 			return nil, errors.New("constant operand is " + dtName(c.dt))
 		}
-		if s, ok := broadcastShapes(x.shape, c.shape); !ok || !equal(s, x.shape) {
+		if s, ok := model.Broadcast(x.shape, c.shape); !ok || !equal(s, x.shape) {
 			return nil, errors.New("constant operand of shape " + model.ShapeString(c.shape) + " would grow the result")
 		}
 		for _, v := range c.f {

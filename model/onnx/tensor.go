@@ -651,25 +651,6 @@ func castConst(c *constant, dt int32) (*constant, error) {
 	return out, nil
 }
 
-// broadcastShapes returns the NumPy broadcast of a and b.
-func broadcastShapes(a, b []int) ([]int, bool) {
-	if len(a) < len(b) {
-		a, b = b, a
-	}
-	out := append([]int(nil), a...)
-	off := len(a) - len(b)
-	for i, d := range b {
-		switch o := out[off+i]; {
-		case o == d, d == 1:
-		case o == 1:
-			out[off+i] = d
-		default:
-			return nil, false
-		}
-	}
-	return out, true
-}
-
 // broadcastIndex maps every element of out to the element of a constant of
 // shape s that broadcasting reads.
 func broadcastIndex(s, out []int) []int {
@@ -697,7 +678,7 @@ func binaryConst(op string, a, b *constant) (*constant, error) {
 	if a.hasBatch() || b.hasBatch() {
 		return nil, errors.New("arithmetic on the free batch size cannot be folded; export the model with a fixed batch size")
 	}
-	shape, ok := broadcastShapes(a.shape, b.shape)
+	shape, ok := model.Broadcast(a.shape, b.shape)
 	if !ok {
 		return nil, errors.New("shapes " + model.ShapeString(a.shape) + " and " + model.ShapeString(b.shape) + " do not broadcast")
 	}

@@ -396,30 +396,14 @@ func binaryConst(op string, a, b *tensor) (*tensor, error) {
 // broadcastShape returns the NumPy broadcast of two shapes, within the
 // element limit.
 func broadcastShape(a, b []int) ([]int, error) {
-	r := max(len(a), len(b))
-	shape := make([]int, r)
-	for i := range shape {
-		da, db := dimFromEnd(a, r-1-i), dimFromEnd(b, r-1-i)
-		switch {
-		case da == db, db == 1:
-			shape[i] = da
-		case da == 1:
-			shape[i] = db
-		default:
-			return nil, errors.New("shapes " + model.ShapeString(a) + " and " + model.ShapeString(b) + " do not broadcast")
-		}
+	shape, ok := model.Broadcast(a, b)
+	if !ok {
+		return nil, errors.New("shapes " + model.ShapeString(a) + " and " + model.ShapeString(b) + " do not broadcast")
 	}
 	if _, err := countShape(shape); err != nil {
 		return nil, err
 	}
 	return shape, nil
-}
-
-func dimFromEnd(shape []int, k int) int {
-	if k < len(shape) {
-		return shape[len(shape)-1-k]
-	}
-	return 1
 }
 
 // broadcastIndex maps a flat index into out (row-major) to the flat index

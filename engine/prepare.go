@@ -1,0 +1,244 @@
+package engine
+
+import (
+	"errors"
+	"math"
+	"strconv"
+)
+
+// Prepare makes view v of frame f into dst, which must hold v.Len() values.
+// b is the box to crop when v.ByBox() (ignored otherwise). Resampling is
+// separable: each needed source row is first reduced to the view's width
+// (and to one channel for gray), then rows are blended, so the cost follows
+// the cropped source area plus the view's area.
+func Prepare(dst []float32, f *Frame, v View, b Box) error {
+	var s prepScratch
+	return s.prepare(dst, f, v, b)
+}
+
+// prepScratch keeps Prepare's row buffer between calls.
+type prepScratch struct {
+	rows []float32
+	x, y axisTaps
+}
+
+func checkFrame(f *Frame) error {
+	if f.Width <= 0 || f.Height <= 0 || f.Width > maxFrameSide || f.Height > maxFrameSide {
+		return errors.New("engine: frame size " + strconv.Itoa(f.Width) + "x" + strconv.Itoa(f.Height) + " is outside 1.." + strconv.Itoa(maxFrameSide) + " a side")
+	}
+	if len(f.RGBA) != f.Width*f.Height*4 {
+		return errors.New("engine: frame " + strconv.Itoa(f.Width) + "x" + strconv.Itoa(f.Height) + " needs " + strconv.Itoa(f.Width*f.Height*4) + " RGBA bytes, has " + strconv.Itoa(len(f.RGBA)))
+	}
+	return nil
+}
+
+// cropRect returns the source rectangle (x, y, w, h in frame pixels) the
+// view reads.
+func (v View) cropRect(fw, fh int, b Box) (x, y, w, h float64, err error) {
+	switch {
+	case v.Crop == "":
+		b = Box{0, 0, float32(fw), float32(fh)}
+	case v.Crop == "box":
+		b = v.Box
+	default:
+		if err := checkBox(b); err != nil {
+			return 0, 0, 0, 0, err
+		}
+	}
+	x, y = float64(b.X0), float64(b.Y0)
+	w, h = float64(b.X1)-x, float64(b.Y1)-y
+	if v.Square {
+		side := math.Max(w, h) * float64(v.enlarge())
+		x, y = x+(w-side)/2, y+(h-side)/2
+		w, h = side, side
+	}
+	if x >= float64(fw) || y >= float64(fh) || x+w <= 0 || y+h <= 0 {
+		return 0, 0, 0, 0, errors.New("engine: view: crop (" + ftoa(float32(x)) + "," + ftoa(float32(y)) + ")-(" + ftoa(float32(x+w)) + "," + ftoa(float32(y+h)) + ") lies outside the " + strconv.Itoa(fw) + "x" + strconv.Itoa(fh) + " frame")
+	}
+	return x, y, w, h, nil
+}
+
+func (s *prepScratch) prepare(dst []float32, f *Frame, v View, b Box) error {
+	if err := v.Check(); err != nil {
+		return err
+	}
+	if err := checkFrame(f); err != nil {
+		return err
+	}
+	if len(dst) != v.Len() {
+		return errors.New("engine: view needs " + strconv.Itoa(v.Len()) + " values, the buffer holds " + strconv.Itoa(len(dst)))
+	}
+	cx, cy, cw, ch, err := v.cropRect(f.Width, f.Height, b)
+	if err != nil {
+		return err
+	}
+	W, H, C := v.Width, v.Height, v.Channels()
+	// Scale (view pixels per source pixel) and where the crop's content sits.
+	sx, sy := float64(W)/cw, float64(H)/ch
+	dx, dy := 0.0, 0.0
+	if v.fit() == "letterbox" {
+		k := math.Min(sx, sy)
+		sx, sy = k, k
+		dx, dy = (float64(W)-cw*k)/2, (float64(H)-ch*k)/2
+	}
+	mode := v.resize()
+	s.x.make(W, cx, cw, dx, sx, f.Width, mode)
+	s.y.make(H, cy, ch, dy, sy, f.Height, mode)
+
+	// Horizontal pass over the source rows the vertical taps read.
+	r0, r1 := s.y.span()
+	nr := r1 - r0
+	need := nr * W * C
+	if cap(s.rows) < need {
+		s.rows = make([]float32, need)
+	}
+	rows := s.rows[:need]
+	var off [3]int
+	var wt [3]float32
+	switch v.color() {
+	case "rgb":
+		off = [3]int{0, 1, 2}
+	case "bgr":
+		off = [3]int{2, 1, 0}
+	case "gray":
+		wt = [3]float32{0.2989, 0.587, 0.114}
+	}
+	xs, xi, xw := s.x.start, s.x.idx, s.x.w
+	for r := 0; r < nr; r++ {
+		src := f.RGBA[(r0+r)*f.Width*4 : (r0+r+1)*f.Width*4]
+		out := rows[r*W*C : (r+1)*W*C]
+		for o := 0; o < W; o++ {
+			var a0, a1, a2 float32
+			for k := xs[o]; k < xs[o+1]; k++ {
+				p := src[int(xi[k])*4 : int(xi[k])*4+3]
+				w := xw[k]
+				if C == 1 {
+					a0 += w * (wt[0]*float32(p[0]) + wt[1]*float32(p[1]) + wt[2]*float32(p[2]))
+					continue
+				}
+				a0 += w * float32(p[off[0]])
+				a1 += w * float32(p[off[1]])
+				a2 += w * float32(p[off[2]])
+			}
+			if C == 1 {
+				out[o] = a0
+			} else {
+				out[o*3], out[o*3+1], out[o*3+2] = a0, a1, a2
+			}
+		}
+	}
+
+	// Vertical pass, then normalisation and layout.
+	var inv, sub [3]float32
+	for c := 0; c < C; c++ {
+		inv[c] = 1 / v.std(c)
+		sub[c] = v.Mean[c]
+	}
+	nchw := v.layout() == "nchw"
+	ys, yi, yw := s.y.start, s.y.idx, s.y.w
+	plane := W * H
+	var acc [3]float32
+	for o := 0; o < H; o++ {
+		for x := 0; x < W; x++ {
+			acc = [3]float32{}
+			for k := ys[o]; k < ys[o+1]; k++ {
+				row := rows[(int(yi[k])-r0)*W*C:]
+				w := yw[k]
+				for c := 0; c < C; c++ {
+					acc[c] += w * row[x*C+c]
+				}
+			}
+			for c := 0; c < C; c++ {
+				val := (acc[c] - sub[c]) * inv[c]
+				if nchw {
+					dst[c*plane+o*W+x] = val
+				} else {
+					dst[(o*W+x)*C+c] = val
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// axisTaps says, for each view pixel along one axis, which source pixels it
+// reads and with what weights: taps start[o]..start[o+1]. A view pixel with
+// no taps is black (outside the frame, or in a letterbox's border).
+type axisTaps struct {
+	start []int32
+	idx   []int32
+	w     []float32
+}
+
+// make fills the taps of n view pixels that show the source interval
+// [c0, c0+cl) of a frame n0 pixels long, scaled by s view pixels a source
+// pixel and moved by d view pixels.
+func (t *axisTaps) make(n int, c0, cl, d, s float64, n0 int, mode string) {
+	t.start = append(t.start[:0], 0)
+	t.idx, t.w = t.idx[:0], t.w[:0]
+	for o := 0; o < n; o++ {
+		centre := float64(o) + 0.5
+		if centre < d || centre >= d+cl*s {
+			t.start = append(t.start, int32(len(t.idx)))
+			continue
+		}
+		u := c0 + (centre-d)/s // source coordinate of the pixel's centre
+		switch mode {
+		case "nearest":
+			if i := int(math.Floor(u)); i >= 0 && i < n0 {
+				t.add(i, 1)
+			}
+		case "bilinear":
+			if u >= 0 && u < float64(n0) {
+				p := u - 0.5
+				i := math.Floor(p)
+				fr := float32(p - i)
+				t.add(clampInt(int(i), 0, n0-1), 1-fr)
+				t.add(clampInt(int(i)+1, 0, n0-1), fr)
+			}
+		case "area":
+			a := c0 + (float64(o)-d)/s
+			b := c0 + (float64(o)+1-d)/s
+			a, b = math.Max(a, c0), math.Min(b, c0+cl)
+			span := b - a
+			for i := int(math.Floor(a)); float64(i) < b; i++ {
+				if i < 0 || i >= n0 {
+					continue // outside the frame: black
+				}
+				lo, hi := math.Max(a, float64(i)), math.Min(b, float64(i+1))
+				if hi > lo {
+					t.add(i, float32((hi-lo)/span))
+				}
+			}
+		}
+		t.start = append(t.start, int32(len(t.idx)))
+	}
+}
+
+func (t *axisTaps) add(i int, w float32) {
+	t.idx = append(t.idx, int32(i))
+	t.w = append(t.w, w)
+}
+
+// span returns the range [lo, hi) of source pixels the taps read (empty
+// when none).
+func (t *axisTaps) span() (lo, hi int) {
+	if len(t.idx) == 0 {
+		return 0, 0
+	}
+	lo, hi = int(t.idx[0]), int(t.idx[0])+1
+	for _, i := range t.idx {
+		lo, hi = min(lo, int(i)), max(hi, int(i)+1)
+	}
+	return lo, hi
+}
+
+func clampInt(i, lo, hi int) int {
+	if i < lo {
+		return lo
+	}
+	if i > hi {
+		return hi
+	}
+	return i
+}

@@ -58,6 +58,19 @@ func (v View) cropRect(fw, fh int, b Box) (x, y, w, h float64, err error) {
 	return x, y, w, h, nil
 }
 
+// placement returns how a cw x ch crop sits in the view: its scale (view
+// pixels per source pixel) along x and y, and its offset in view pixels.
+func (v View) placement(cw, ch float64) (sx, sy, dx, dy float64) {
+	W, H := float64(v.Width), float64(v.Height)
+	sx, sy = W/cw, H/ch
+	if v.fit() == "letterbox" {
+		k := math.Min(sx, sy)
+		sx, sy = k, k
+		dx, dy = (W-cw*k)/2, (H-ch*k)/2
+	}
+	return sx, sy, dx, dy
+}
+
 func (s *prepScratch) prepare(dst []float32, f *Frame, v View, b Box) error {
 	if err := v.Check(); err != nil {
 		return err
@@ -73,14 +86,7 @@ func (s *prepScratch) prepare(dst []float32, f *Frame, v View, b Box) error {
 		return err
 	}
 	W, H, C := v.Width, v.Height, v.Channels()
-	// Scale (view pixels per source pixel) and where the crop's content sits.
-	sx, sy := float64(W)/cw, float64(H)/ch
-	dx, dy := 0.0, 0.0
-	if v.fit() == "letterbox" {
-		k := math.Min(sx, sy)
-		sx, sy = k, k
-		dx, dy = (float64(W)-cw*k)/2, (float64(H)-ch*k)/2
-	}
+	sx, sy, dx, dy := v.placement(cw, ch)
 	mode := v.resize()
 	s.x.make(W, cx, cw, dx, sx, f.Width, mode)
 	s.y.make(H, cy, ch, dy, sy, f.Height, mode)
@@ -241,4 +247,24 @@ func clampInt(i, lo, hi int) int {
 		return hi
 	}
 	return i
+}
+
+// ToFrame maps a box given in the view's normalised coordinates (0..1 of
+// its width and height, as a detector reports them) back to pixels of the
+// fw x fh frame the view was made from, clamped to the frame. crop is the
+// box the view was cut from when v.ByBox().
+func (v View) ToFrame(fw, fh int, crop Box, in Box) (Box, error) {
+	cx, cy, cw, ch, err := v.cropRect(fw, fh, crop)
+	if err != nil {
+		return Box{}, err
+	}
+	W, H := float64(v.Width), float64(v.Height)
+	sx, sy, dx, dy := v.placement(cw, ch)
+	mx := func(n float32) float32 {
+		return float32(math.Min(math.Max(cx+(float64(n)*W-dx)/sx, 0), float64(fw)))
+	}
+	my := func(n float32) float32 {
+		return float32(math.Min(math.Max(cy+(float64(n)*H-dy)/sy, 0), float64(fh)))
+	}
+	return Box{mx(in.X0), my(in.Y0), mx(in.X1), my(in.Y1)}, nil
 }

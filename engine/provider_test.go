@@ -402,3 +402,22 @@ func FuzzPrepare(f *testing.F) {
 		}
 	})
 }
+
+func TestViewToFrame(t *testing.T) {
+	// 640x480 letterboxed into 256x256: scale 0.4, 32 view pixels of border
+	// above and below.
+	v := View{Width: 256, Height: 256, Fit: "letterbox"}
+	n := func(px float32) float32 { return px / 256 }
+	got, err := v.ToFrame(640, 480, Box{}, Box{n(40), n(32 + 40), n(80), n(32 + 100)})
+	if err != nil || got != (Box{100, 100, 200, 250}) {
+		t.Errorf("letterbox: got %v, %v; want (100,100)-(200,250)", got, err)
+	}
+	if got, _ := v.ToFrame(640, 480, Box{}, Box{-0.5, 0, 1.5, 1}); got != (Box{0, 0, 640, 480}) {
+		t.Errorf("not clamped to the frame: %v", got)
+	}
+	// A square crop, enlarged 2x, around a 10x20 box at (100, 50).
+	sq := View{Crop: "face", Square: true, Enlarge: 2, Width: 64, Height: 64}
+	if got, _ := sq.ToFrame(640, 480, Box{100, 50, 110, 70}, Box{0.25, 0.25, 0.75, 0.75}); got != (Box{95, 50, 115, 70}) {
+		t.Errorf("square crop: got %v, want (95,50)-(115,70)", got)
+	}
+}

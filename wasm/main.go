@@ -34,7 +34,7 @@ type loaded struct {
 var (
 	models     = map[int]*loaded{}
 	trainers   = map[int]*trainer{}
-	nextHandle = 1 // models and trainers share one sequence, so a stale handle never names the wrong kind
+	nextHandle = 1 // models, trainers and sources share one sequence, so a stale handle never names the wrong kind
 
 	jsError    = js.Global().Get("Error")
 	jsObject   = js.Global().Get("Object")
@@ -335,6 +335,8 @@ func main() {
 		"evaluate": onModel(evaluate), "free": freer(models, "model"), "trainer": onModel(newTrainer),
 		"step": onTrainer(step), "fitBegin": onTrainer(fitBegin), "fitEpoch": onTrainer(fitEpoch), "fitEnd": onTrainer(fitEnd),
 		"trainerEvaluate": onTrainer(trainerEvaluate), "save": onTrainer(save), "freeTrainer": freer(trainers, "trainer"),
+		"sourceNew": sourceNew, "sourceAttach": with(sources, "source", sourceAttach), "sourcePush": with(sources, "source", sourcePush),
+		"sourceMetrics": with(sources, "source", sourceMetrics), "sourceClose": sourceClose,
 	} {
 		export(api, name, f)
 	}

@@ -1,5 +1,5 @@
-// app.js: the edgenn demo, a single-page app of four views (#digits,
-// #personalise, #faces, #device) over one pool of edgenn workers. It registers the
+// app.js: the edgenn demo, a single-page app of five views (#digits,
+// #personalise, #faces, #watch, #device) over one pool of edgenn workers. It registers the
 // service worker (sw.js) that keeps it working offline.
 //
 // The page exposes its state to tests and curious users as
@@ -13,6 +13,7 @@ import { mountDigits } from "./digits.js";
 import { mountPersonalise } from "./personalise.js";
 import { mountDevice } from "./device.js";
 import { mountFaces } from "./faces.js";
+import { mountWatch } from "./watch.js";
 
 /** @typedef {import("./edgenn.d.ts").Model} Model */
 
@@ -100,6 +101,7 @@ const views = {
   digits: mountDigits(app, demo),
   personalise: mountPersonalise(app, demo),
   faces: mountFaces(app, demo),
+  watch: mountWatch(app, demo),
   device: mountDevice(app, demo),
 };
 

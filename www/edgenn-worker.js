@@ -6,9 +6,14 @@
 // Protocol (structured-clone messages):
 //   pool -> worker  {id, op, ...args}                  one call
 //                   {op: "abort", target}              stop a fit between epochs
+//                   {laneReply, outputs | error}       a source's lane call done
 //   worker -> pool  {id, ok: true, result}             a call's result
 //                   {id, ok: false, error}             its failure (the message)
 //                   {id, event}                        progress of a fit
+//                   {laneCall, lane, task, batch, input}
+//                                                      a source asks to run a
+//                                                      task on pool worker lane
+//                   {sourceResult, result}             a source task's result
 //                   {crashed: reason}                  the Go instance died; the
 //                                                      pool terminates the worker
 // The first call is {op: "init", module, wasmExecURL}: the compiled
@@ -121,7 +126,7 @@ const ops = {
   free: (m) => {
     const h = handles.get(m.key);
     handles.delete(m.key);
-    return [h === undefined ? undefined : call(m.trainer ? "freeTrainer" : "free", h)];
+    return [h === undefined ? undefined : call(m.trainer ? "freeTrainer" : m.source ? "sourceClose" : "free", h)];
   },
   trainer: (m) => {
     handles.set(m.trainer, call("trainer", handle(m.model), m.options));
@@ -152,6 +157,35 @@ const ops = {
     }
     return [{ history, aborted: aborted.delete(m.id) }];
   },
+  // A source: frames in, views prepared once, tasks scheduled over the
+  // pool's workers (its lanes), which the page reaches for it.
+  sourceNew: (m) => {
+    const h = call("sourceNew", m.lanes, laneCall, (/** @type {any} */ r) => {
+      const transfer = (r.outputs || []).map((/** @type {Float32Array} */ o) => o.buffer);
+      port.post({ sourceResult: m.source, result: r }, transfer);
+    }, m.options);
+    handles.set(m.source, h);
+    return [undefined];
+  },
+  sourceAttach: (m) => [call("sourceAttach", handle(m.source), m.task)],
+  sourcePush: (m) => {
+    let { rgba, width, height } = m;
+    if (m.bitmap) {
+      // Pixels are read here, in the source's worker, not on the page.
+      width = m.bitmap.width;
+      height = m.bitmap.height;
+      if (!canvas || canvas.width !== width || canvas.height !== height) {
+        canvas = new OffscreenCanvas(width, height);
+        ctx = canvas.getContext("2d", { willReadFrequently: true });
+      }
+      ctx.drawImage(m.bitmap, 0, 0);
+      m.bitmap.close();
+      rgba = ctx.getImageData(0, 0, width, height).data;
+    }
+    const bytes = new Uint8Array(rgba.buffer, rgba.byteOffset, rgba.byteLength);
+    return [call("sourcePush", handle(m.source), m.frame, m.time, width, height, bytes)];
+  },
+  sourceMetrics: (m) => [call("sourceMetrics", handle(m.source))],
   // A test hook: ways for a worker to die, so that the pool's recovery is tested.
   crash: (m) => {
     if (m.how === "panic") call("_crash");
@@ -165,10 +199,34 @@ const ops = {
   },
 };
 
+// A source's lanes: its Go instance asks for a task to run on pool worker
+// lane; the page runs it there and answers with laneReply.
+/** @type {Map<number, {resolve: (v: any) => void, reject: (e: Error) => void}>} */
+const lanes = new Map();
+let nextLaneCall = 1;
+/** @type {OffscreenCanvas | null} */
+let canvas = null;
+/** @type {any} */
+let ctx = null;
+function laneCall(lane, task, batch, input) {
+  const call = nextLaneCall++;
+  return new Promise((resolve, reject) => {
+    lanes.set(call, { resolve, reject });
+    port.post({ laneCall: call, lane, task, batch, input }, [input.buffer]);
+  });
+}
+
 let queue = Promise.resolve();
 listen((m) => {
   if (m.op === "abort") {
     aborted.add(m.target);
+    return;
+  }
+  if (m.laneReply !== undefined) {
+    const p = lanes.get(m.laneReply);
+    lanes.delete(m.laneReply);
+    if (m.error !== undefined) p?.reject(new Error(m.error));
+    else p?.resolve(m.outputs);
     return;
   }
   // Calls run in arrival order; a fit yields between epochs, letting other

@@ -257,6 +257,11 @@ export declare class EdgeNN {
    * (copied). A worker that crashes is replaced and loads every model again.
    */
   load(src: string | URL | Uint8Array | ArrayBuffer, options?: LoadOptions): Promise<Model>;
+  /**
+   * One input for many tasks: a video, canvas or image read at options.fps,
+   * an async iterable of frames, or null to push frames by hand.
+   */
+  source(input: SourceInput | null, options?: SourceOptions): Source;
   /** The pool and each worker's memory. */
   info(): Promise<PoolInfo>;
   /** Stops every worker; calls in flight reject. */
@@ -322,4 +327,129 @@ export declare class Trainer {
   toModel(options?: { name?: string }): Promise<Model>;
   /** Frees the trainer once its calls in flight end. */
   dispose(): void;
+}
+
+/** What a source reads frames from. */
+export type SourceInput =
+  | CanvasImageSource
+  | AsyncIterable<ImageBitmap | ImageData | RGBAFrame>;
+
+/** A frame as RGBA bytes, row by row. */
+export interface RGBAFrame {
+  data: Uint8Array | Uint8ClampedArray;
+  width: number;
+  height: number;
+  /** Capture time in milliseconds (default: performance.now()). */
+  time?: number;
+}
+
+/** Options of EdgeNN.source. */
+export interface SourceOptions {
+  /** Frames a second read from a video, canvas or image (default 15). */
+  fps?: number;
+  /** Frames kept with their views (default 4); older ones age out. */
+  maxFrames?: number;
+  /** Bytes of frames and views kept (default 64 MiB). */
+  maxBytes?: number;
+}
+
+/**
+ * The input a task makes from a frame. Where it is silent, the model's
+ * input decides: its size, gray for one channel, NCHW for [N, C, H, W].
+ */
+export interface ViewOptions {
+  /** "face" (or another box set): each box a detector task produces, batched. */
+  crop?: string;
+  /** A fixed box [x0, y0, x1, y1] in frame pixels. */
+  box?: [number, number, number, number];
+  /** Crop the square around the box, its side the longer side times enlarge. */
+  square?: boolean;
+  enlarge?: number;
+  /** The view's [width, height]. */
+  resize?: [number, number];
+  /** "stretch" (default) or "letterbox" (kept aspect ratio, black around). */
+  fit?: "stretch" | "letterbox";
+  /** "bilinear" (default), "nearest" or "area" (averaging; best for shrinking). */
+  filter?: "bilinear" | "nearest" | "area";
+  color?: "rgb" | "bgr" | "gray";
+  /** Shorthand for color: "gray". */
+  gray?: boolean;
+  /** Each value is (pixel - mean) / std, pixels in [0, 255]; per channel or one for all. */
+  mean?: number | number[];
+  std?: number | number[];
+  layout?: "nhwc" | "nchw";
+}
+
+/** Options of Source.attach. */
+export interface AttachOptions {
+  /** The task's name (default: the model's). */
+  name?: string;
+  /** Higher runs first and is shed last (default 0). */
+  priority?: number;
+  /** Target runs a second (default 0: as often as frames come). */
+  rate?: number;
+  /** A chained task takes at most this many boxes a frame (default 8). */
+  maxBoxes?: number;
+  /** The box set a detector produces (default "face" for BlazeFace). */
+  boxes?: string;
+  /** A detector's decoding: minimum score, NMS overlap, most detections. */
+  minScore?: number;
+  iou?: number;
+  maxOut?: number;
+}
+
+/** One result of a task. */
+export interface TaskResult {
+  task: string;
+  /** The frame's number in this source. */
+  frame: number;
+  /** Items run: 1, or the boxes of a chained task. */
+  batch: number;
+  /** From the frame's arrival to this result. */
+  latencyMs: number;
+  /** The model run itself. */
+  computeMs: number;
+  /** The model's outputs (batch items concatenated). */
+  outputs?: Record<string, Float32Array>;
+  /** A detector's boxes, or a chained task's input boxes, in frame pixels. */
+  boxes?: [number, number, number, number][];
+  /** A detector's detections in frame pixels. */
+  detections?: Detection[];
+  error?: Error;
+}
+
+/** One task's figures. */
+export interface TaskMetrics {
+  name: string;
+  runs: number;
+  dropped: number;
+  errors: number;
+  /** Runs a second, recently. */
+  rate: number;
+  targetRate: number;
+  /** The rate the scheduler allows now (below target when shedding). */
+  effectiveRate: number;
+  p50Ms: number;
+  p95Ms: number;
+  /** Fraction of the workers' busy time. */
+  share: number;
+}
+
+/** Source.metrics(). */
+export interface SourceMetrics {
+  tasks: TaskMetrics[];
+  provider: { frames: number; agedOut: number; prepared: number; shared: number; bytes: number };
+}
+
+/** One input shared by many tasks; see EdgeNN.source. */
+export declare class Source {
+  private constructor();
+  /** Adds a task: model runs on view of the frames, callback gets each result. */
+  attach(model: Model, view: ViewOptions, callback: (r: TaskResult) => void, options?: AttachOptions): Promise<void>;
+  /** Adds a frame by hand. */
+  push(frame: RGBAFrame): Promise<void>;
+  /** Each task's figures and the provider's counters. */
+  metrics(): Promise<SourceMetrics>;
+  /** Stops capturing and scheduling. */
+  close(): void;
 }

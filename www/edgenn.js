@@ -38,6 +38,11 @@
 /** @typedef {import("./edgenn.d.ts").PoolInfo} PoolInfo */
 /** @typedef {import("./edgenn.d.ts").Examples} Examples */
 /** @typedef {import("./edgenn.d.ts").Labels} Labels */
+/** @typedef {import("./edgenn.d.ts").SourceOptions} SourceOptions */
+/** @typedef {import("./edgenn.d.ts").ViewOptions} ViewOptions */
+/** @typedef {import("./edgenn.d.ts").AttachOptions} AttachOptions */
+/** @typedef {import("./edgenn.d.ts").TaskResult} TaskResult */
+/** @typedef {import("./edgenn.d.ts").SourceMetrics} SourceMetrics */
 
 const isNode = !!(/** @type {any} */ (globalThis).process?.versions?.node) &&
   typeof window === "undefined" && !("WorkerGlobalScope" in globalThis);
@@ -288,6 +293,12 @@ class Slot {
     this.stopped = Promise.resolve();
     /** @type {string | undefined} */
     this.crashReason = undefined;
+    /** An open source's worker keeps Node running: its results come unasked. */
+    this.keepAlive = false;
+    /** @type {((m: any) => void) | undefined} a source worker's lane calls */
+    this.onLaneCall = undefined;
+    /** @type {((m: any) => void) | undefined} a source worker's results */
+    this.onSourceResult = undefined;
     this.worker = spawn(pool.workerURL, `edgenn-${index}`, {
       message: (m) => this.receive(m),
       failure: (reason) => this.crash(reason),
@@ -318,6 +329,14 @@ class Slot {
       this.crash(m.crashed);
       return;
     }
+    if (m.laneCall !== undefined) {
+      this.onLaneCall?.(m);
+      return;
+    }
+    if (m.sourceResult !== undefined) {
+      this.onSourceResult?.(m);
+      return;
+    }
     const p = this.pending.get(m.id);
     if (!p) return;
     if (m.event !== undefined) {
@@ -325,7 +344,7 @@ class Slot {
       return;
     }
     this.pending.delete(m.id);
-    if (this.pending.size === 0) this.worker.unref();
+    if (this.pending.size === 0 && !this.keepAlive) this.worker.unref();
     this.completed++;
     if (m.ok) p.resolve(m.result);
     else p.reject(new Error(m.error.startsWith("edgenn: ") ? m.error : "edgenn: " + m.error));
@@ -351,7 +370,7 @@ class Slot {
       p.reject(e);
     }
     this.pending.clear();
-    if (!this.pool.terminated && this.ready) this.pool.replace(this);
+    if (!this.pool.terminated && this.ready && this.index >= 0) this.pool.replace(this);
   }
 
   /** @param {WebAssembly.Module} module */
@@ -491,6 +510,19 @@ export class EdgeNN {
       for (const s of pool.slots) s.crash("start failed");
       throw e;
     }
+  }
+
+  /**
+   * source makes one input for many tasks: a video, canvas or image (read
+   * at options.fps, default 15), an async iterable of frames (ImageBitmap,
+   * ImageData or {data, width, height}), or null to push frames by hand.
+   * @param {any} input @param {SourceOptions} [options]
+   * @returns {Source}
+   */
+  source(input, options) {
+    const o = checkOptions(options, ["fps", "maxFrames", "maxBytes"], "source");
+    if (this._pool.terminated) throw fail("the pool was terminated");
+    return new Source(this, input, o);
   }
 
   /** The number of workers in the pool. */
@@ -887,4 +919,216 @@ export class Trainer {
     const slot = this._slot;
     this._tail.then(() => slot.call({ op: "free", key: this._key, trainer: true })).catch(() => {});
   }
+}
+
+/**
+ * One input shared by many tasks (enn.source). Frames enter once; a source
+ * worker, with its own Go instance, prepares each distinct view of a frame
+ * once and schedules the tasks over the pool's workers: priorities, target
+ * rates, the newest frame only (stale ones are dropped and counted), chains
+ * (a detector's boxes cropped for a second model) and shedding when the
+ * device cannot keep up.
+ */
+export class Source {
+  /** @param {EdgeNN} enn @param {any} input @param {SourceOptions} o */
+  constructor(enn, input, o) {
+    const pool = enn._pool;
+    /** @internal */ this._enn = enn;
+    /** @internal */ this._key = pool.nextKey++;
+    /** @internal */ this._closed = false;
+    /** @internal @type {Map<string, {model: Model, callback: (r: TaskResult) => void, boxes?: string}>} */
+    this._tasks = new Map();
+    /** @internal */ this._frame = 0;
+    /** @internal */ this._error = undefined;
+    /** @internal */ this._slot = new Slot(pool, -1);
+    this._slot.onLaneCall = (/** @type {any} */ m) => this._lane(m);
+    this._slot.onSourceResult = (/** @type {any} */ m) => this._result(m.result);
+    this._slot.keepAlive = true;
+    this._slot.worker.ref();
+    /** @internal */
+    this._ready = this._slot.init(/** @type {WebAssembly.Module} */ (pool.module)).then(() =>
+      this._slot.call({ op: "sourceNew", source: this._key, lanes: pool.slots.length,
+        options: { maxFrames: o.maxFrames ?? 0, maxBytes: o.maxBytes ?? 0 } }));
+    this._ready.catch(() => {});
+    /** @internal */ this._timer = undefined;
+    if (input != null) this._capture(input, o.fps ?? 15);
+  }
+
+  /**
+   * attach adds a task: model runs on the view of each frame it is given,
+   * and callback gets each result. view names the part of the frame and
+   * how it is prepared; where it is silent, the model's input decides
+   * (size, channels: 1 means gray, layout). crop: "face" runs the model on
+   * each box of the task that produces "face" boxes (a detector), batched.
+   * @param {Model} model @param {ViewOptions} view
+   * @param {(r: TaskResult) => void} callback @param {AttachOptions} [options]
+   * @returns {Promise<void>}
+   */
+  async attach(model, view, callback, options) {
+    if (this._closed) throw fail("the source is closed");
+    model._check();
+    if (typeof callback !== "function") throw fail("attach: callback must be a function");
+    const o = checkOptions(options, ["name", "priority", "rate", "maxBoxes", "boxes", "minScore", "iou", "maxOut"], "attach");
+    const name = o.name ?? model.info.name ?? `task${this._tasks.size + 1}`;
+    if (this._tasks.has(name)) throw fail(`attach: a task named "${name}" is already attached (name it with options.name)`);
+    const input = model.info.inputs[0];
+    if (model.info.inputs.length !== 1) throw fail(`attach: model "${model.info.name}" takes ${model.info.inputs.length} inputs; a source feeds one`);
+    const v = viewSpec(view, input.shape);
+    /** @type {any} */
+    const task = { name, priority: o.priority ?? 0, rate: o.rate ?? 0, maxBoxes: o.maxBoxes ?? 0, view: v, inputShape: input.shape.slice(1) };
+    if (v.crop && v.crop !== "box") {
+      const parent = [...this._tasks].find(([, t]) => t.boxes === v.crop);
+      if (!parent) throw fail(`attach: view crop "${v.crop}": no attached task produces "${v.crop}" boxes (attach the detector first)`);
+      task.from = parent[0];
+    }
+    const post = model.info.metadata?.postprocess;
+    let boxes;
+    if (post) {
+      boxes = o.boxes ?? (String(post).startsWith("blazeface") ? "face" : name);
+      task.detector = { spec: String(post), outputShapes: model.info.outputs.map((x) => x.shape.slice(1)),
+        minScore: o.minScore ?? 0.5, iou: o.iou ?? 0.3, maxOut: o.maxOut ?? 8 };
+    } else if (o.boxes !== undefined) {
+      throw fail(`attach: model "${model.info.name}" is not a detector (its metadata names no postprocess), so it produces no boxes`);
+    }
+    await this._ready;
+    await this._slot.call({ op: "sourceAttach", source: this._key, task });
+    this._tasks.set(name, { model, callback, boxes });
+  }
+
+  /**
+   * push adds a frame by hand (a synthetic source, or Node): RGBA bytes,
+   * width x height. Resolves once the frame is in (not when tasks finish).
+   * @param {{data: Uint8Array | Uint8ClampedArray, width: number, height: number, time?: number}} frame
+   */
+  async push(frame) {
+    if (this._closed) throw fail("the source is closed");
+    const { data, width, height } = frame;
+    if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) throw fail("push: data must be RGBA bytes (Uint8Array or Uint8ClampedArray)");
+    if (data.length !== width * height * 4) throw fail(`push: a ${width}x${height} frame has ${width * height * 4} RGBA bytes, got ${data.length}`);
+    await this._ready;
+    const rgba = data.slice();
+    await this._slot.call({ op: "sourcePush", source: this._key, frame: ++this._frame, time: frame.time ?? now(),
+      rgba, width, height }, [rgba.buffer]);
+  }
+
+  /**
+   * metrics reports each task (rate, latency p50/p95, dropped frames,
+   * errors, share of compute, its target and current rate) and the
+   * provider (frames, views prepared and shared, bytes held).
+   * @returns {Promise<SourceMetrics>}
+   */
+  async metrics() {
+    if (this._closed) throw fail("the source is closed");
+    await this._ready;
+    return this._slot.call({ op: "sourceMetrics", source: this._key });
+  }
+
+  /** close stops capturing and scheduling; results still in flight are dropped. */
+  close() {
+    if (this._closed) return;
+    this._closed = true;
+    clearInterval(this._timer);
+    this._slot.pool.terminated || this._slot.call({ op: "free", key: this._key, source: true }).catch(() => {});
+    setTimeout(() => this._slot.crash("closed"), 100);
+  }
+
+  /**
+   * _capture takes frames from a video, canvas or image (at fps) or from an
+   * async iterable of frames (as they come).
+   * @param {any} input @param {number} fps
+   */
+  _capture(input, fps) {
+    const send = async (/** @type {any} */ img) => {
+      if (this._closed) return;
+      await this._ready;
+      if (img && img.data && img.width) {
+        await this.push(img);
+        return;
+      }
+      const bitmap = await createImageBitmap(img);
+      await this._slot.call({ op: "sourcePush", source: this._key, frame: ++this._frame, time: now(), bitmap }, [bitmap]);
+    };
+    const report = (/** @type {any} */ e) => { this._error = e; };
+    if (typeof input[Symbol.asyncIterator] === "function") {
+      (async () => {
+        for await (const f of input) {
+          if (this._closed) break;
+          await send(f).catch(report);
+        }
+      })().catch(report);
+      return;
+    }
+    if (!(fps > 0 && fps <= 240)) throw fail(`source: fps must be in (0, 240], got ${fps}`);
+    let busy = false;
+    this._timer = setInterval(() => {
+      // A video that has no frame yet, or a capture still in flight, skips a tick.
+      if (busy || (input.readyState !== undefined && input.readyState < 2)) return;
+      busy = true;
+      send(input).catch(report).finally(() => { busy = false; });
+    }, 1000 / fps);
+  }
+
+  /** @param {any} m a lane call from the source worker */
+  async _lane(m) {
+    const reply = (/** @type {any} */ r, /** @type {Transferable[]} */ t = []) => {
+      if (!this._slot.dead) this._slot.worker.post({ laneReply: m.laneCall, ...r }, t);
+    };
+    try {
+      const t = this._tasks.get(m.task);
+      if (!t) throw new Error(`no task "${m.task}"`);
+      const slot = this._enn._pool.slots[m.lane];
+      if (!slot || slot.dead) throw new Error(`worker ${m.lane} is not running`);
+      const outs = await slot.call({ op: "run", model: t.model._key, inputs: [m.input] }, [m.input.buffer]);
+      reply({ outputs: outs }, outs.map((/** @type {Float32Array} */ o) => o.buffer));
+    } catch (e) {
+      reply({ error: /** @type {Error} */ (e).message });
+    }
+  }
+
+  /** @param {any} r a task's result from the source worker */
+  _result(r) {
+    const t = this._tasks.get(r.task);
+    if (!t || this._closed) return;
+    /** @type {TaskResult} */
+    const res = { task: r.task, frame: r.frame, batch: r.batch, latencyMs: r.latencyMs, computeMs: r.computeMs };
+    if (r.error !== undefined) res.error = new Error(r.error);
+    else {
+      res.outputs = {};
+      t.model.info.outputs.forEach((v, i) => { /** @type {any} */ (res.outputs)[v.name] = r.outputs[i]; });
+      res.boxes = r.boxes;
+      if (r.detections) res.detections = r.detections;
+    }
+    try {
+      t.callback(res);
+    } catch (e) {
+      this._error = e;
+    }
+  }
+}
+
+function now() {
+  return globalThis.performance?.now() ?? Date.now();
+}
+
+/**
+ * viewSpec checks a view's options and fills in what the model's input
+ * decides: its size, gray for one channel, NCHW for [N, C, H, W] inputs.
+ * @param {ViewOptions} view @param {number[]} shape the model's input shape
+ */
+function viewSpec(view, shape) {
+  const o = checkOptions(view, ["crop", "box", "square", "enlarge", "resize", "fit", "filter", "color", "gray", "mean", "std", "layout"], "view");
+  const nchw = o.layout ? o.layout === "nchw" : shape.length === 4 && (shape[1] === 1 || shape[1] === 3) && shape[3] !== 1 && shape[3] !== 3;
+  const [h, w, c] = shape.length !== 4 ? [0, 0, 0] : nchw ? [shape[2], shape[3], shape[1]] : [shape[1], shape[2], shape[3]];
+  const [width, height] = o.resize ?? [w, h];
+  if (!(width > 0 && height > 0)) throw fail(`view: resize must be [width, height] (the model's input ${JSON.stringify(shape)} gives no size)`);
+  const color = o.gray ? "gray" : o.color ?? (c === 1 ? "gray" : "rgb");
+  /** @type {any} */
+  const v = { width, height, color, layout: nchw ? "nchw" : "nhwc", fit: o.fit ?? "stretch", resize: o.filter ?? "bilinear" };
+  if (o.crop !== undefined) v.crop = o.crop;
+  if (o.box !== undefined) { v.crop = "box"; v.box = o.box; }
+  if (o.square) v.square = true;
+  if (o.enlarge !== undefined) v.enlarge = o.enlarge;
+  if (o.mean !== undefined) v.mean = o.mean;
+  if (o.std !== undefined) v.std = o.std;
+  return v;
 }

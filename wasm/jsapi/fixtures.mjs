@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, inflateSync } from "node:zlib";
 
 export const root = fileURLToPath(new URL("../../", import.meta.url));
 export const build = join(root, "build");
@@ -45,4 +45,50 @@ export function mnist(n, offset = 0) {
     ys[i] = labels[8 + offset + i];
   }
   return { xs, ys };
+}
+
+/** The real photo the face tests use (make import-refs fetches it). */
+export const photo = join(root, ".cache", "photos", "astronaut.png");
+
+/**
+ * readPNG decodes an 8-bit, non-interlaced RGB or RGBA PNG into RGBA bytes
+ * (enough for the test photo; Node has zlib but no image decoder).
+ */
+export function readPNG(path) {
+  const b = readFileSync(path);
+  let off = 8, width = 0, height = 0, channels = 0;
+  const idat = [];
+  while (off < b.length) {
+    const len = b.readUInt32BE(off), type = b.toString("latin1", off + 4, off + 8), data = b.subarray(off + 8, off + 8 + len);
+    if (type === "IHDR") {
+      width = data.readUInt32BE(0);
+      height = data.readUInt32BE(4);
+      if (data[8] !== 8 || data[12] !== 0 || (data[9] !== 2 && data[9] !== 6)) throw new Error(`${path}: only 8-bit RGB(A) non-interlaced PNGs`);
+      channels = data[9] === 2 ? 3 : 4;
+    } else if (type === "IDAT") idat.push(data);
+    off += 12 + len;
+  }
+  const raw = inflateSync(Buffer.concat(idat));
+  const stride = width * channels, px = new Uint8Array(stride * height), out = new Uint8Array(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)], line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    for (let x = 0; x < stride; x++) {
+      const a = x >= channels ? px[y * stride + x - channels] : 0, up = y > 0 ? px[(y - 1) * stride + x] : 0;
+      const c = x >= channels && y > 0 ? px[(y - 1) * stride + x - channels] : 0;
+      let p = line[x];
+      if (filter === 1) p += a;
+      else if (filter === 2) p += up;
+      else if (filter === 3) p += (a + up) >> 1;
+      else if (filter === 4) {
+        const q = a + up - c, pa = Math.abs(q - a), pb = Math.abs(q - up), pc = Math.abs(q - c);
+        p += pa <= pb && pa <= pc ? a : pb <= pc ? up : c;
+      }
+      px[y * stride + x] = p & 255;
+    }
+  }
+  for (let i = 0; i < width * height; i++) {
+    for (let k = 0; k < 3; k++) out[i * 4 + k] = px[i * channels + k];
+    out[i * 4 + 3] = channels === 4 ? px[i * channels + 3] : 255;
+  }
+  return { data: out, width, height };
 }

@@ -22,3 +22,16 @@ test("the README's JavaScript example runs", () => {
   assert.equal(losses.length, 4, out); // 2 epochs of 2 batches
   assert.ok(losses.every(Number.isFinite), out);
 });
+
+test("the README's source example runs", () => {
+  const readme = readFileSync(join(root, "README.md"), "utf8");
+  const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((b) => b[1]);
+  const src = blocks.find((b) => b.includes("enn.source("));
+  assert.ok(src, "README.md has no example of enn.source");
+  const file = join(build, "readme_source_example.mjs");
+  writeFileSync(file, src.replace('from "./www/edgenn.js"', 'from "../www/edgenn.js"'));
+  const out = execFileSync("node", [file], { cwd: root, encoding: "utf8" });
+  assert.match(out, /^left class 1 in [0-9.]+ ms$/m, out);
+  assert.match(out, /^right class 1 in [0-9.]+ ms$/m, out);
+  assert.match(out, /^left: 1 run\(s\), right: 1 run\(s\) \| views prepared: 2$/m, out);
+});

@@ -1,0 +1,768 @@
+package engine
+
+import (
+	"errors"
+	"math"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgenn/edgenn/model"
+)
+
+// schedFrame returns a w x h frame with a smooth pattern that differs from
+// frame to frame (cheap to make, unlike random pixels at 640x480).
+func schedFrame(id uint64, w, h int) Frame {
+	px := make([]byte, w*h*4)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			i := 4 * (y*w + x)
+			px[i] = byte(x + int(id)*7)
+			px[i+1] = byte(y * 3)
+			px[i+2] = byte((x ^ y) + int(id))
+			px[i+3] = 255
+		}
+	}
+	return Frame{ID: id, Time: int64(id) * 1e6, Width: w, Height: h, RGBA: px}
+}
+
+// schedCollector keeps each task's results.
+type schedCollector struct {
+	mu  sync.Mutex
+	res map[string][]Result
+}
+
+func newSchedCollector() *schedCollector { return &schedCollector{res: map[string][]Result{}} }
+
+func (c *schedCollector) on(name string) func(Result) {
+	return func(r Result) {
+		if r.Task != name {
+			panic("result of " + r.Task + " delivered to " + name)
+		}
+		c.mu.Lock()
+		c.res[name] = append(c.res[name], r)
+		c.mu.Unlock()
+	}
+}
+
+func (c *schedCollector) get(name string) []Result {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Result(nil), c.res[name]...)
+}
+
+func (c *schedCollector) count(name string) int { return len(c.get(name)) }
+
+// schedWait polls cond; the deadline is generous for -race and wasm.
+func schedWait(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting for " + what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// schedRunnerFunc adapts a function to Runner.
+type schedRunnerFunc func(task string, batch int, input []float32) ([][]float32, error)
+
+func (f schedRunnerFunc) Run(task string, batch int, input []float32) ([][]float32, error) {
+	return f(task, batch, input)
+}
+
+// schedSleepRunner stands in for a model whose run takes a known time: it
+// sleeps (so it yields its thread, as a Web Worker lane does) and returns
+// the batch size and the first input value.
+func schedSleepRunner(cost map[string]time.Duration) schedRunnerFunc {
+	return func(task string, batch int, input []float32) ([][]float32, error) {
+		time.Sleep(cost[task])
+		return [][]float32{{float32(batch), input[0]}}, nil
+	}
+}
+
+func newSchedTest(t *testing.T, opt SchedulerOptions) *Scheduler {
+	t.Helper()
+	s, err := NewScheduler(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func schedMetricsOf(s *Scheduler, name string) TaskMetrics {
+	for _, m := range s.Metrics() {
+		if m.Name == name {
+			return m
+		}
+	}
+	return TaskMetrics{}
+}
+
+// schedLenetLanes returns n lanes, each with its own LeNet-5 Session per task.
+func schedLenetLanes(t *testing.T, n int, tasks ...string) []Runner {
+	t.Helper()
+	g, err := model.Zoo("lenet5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lanes := make([]Runner, n)
+	for i := range lanes {
+		m := Sessions{}
+		for _, name := range tasks {
+			if m[name], err = NewSession(g); err != nil {
+				t.Fatal(err)
+			}
+		}
+		lanes[i] = m
+	}
+	return lanes
+}
+
+var schedLenetView = View{Width: 28, Height: 28, Color: "gray", Resize: "area", Std: [3]float32{255}}
+
+// TestSchedulerSharesViews runs three LeNet-5 tasks on 640x480 frames, two
+// of them on the same view: each distinct view is prepared once a frame,
+// and every output matches the naive pipeline (Prepare, then Run).
+func TestSchedulerSharesViews(t *testing.T) {
+	corner := schedLenetView
+	corner.Crop, corner.Box = "box", Box{100, 50, 340, 290}
+	tasks := []Task{
+		{Name: "digits", Priority: 2, View: schedLenetView},
+		{Name: "digits-again", Priority: 1, View: schedLenetView},
+		{Name: "corner", View: corner},
+	}
+	s := newSchedTest(t, SchedulerOptions{Lanes: schedLenetLanes(t, 2, "digits", "digits-again", "corner")})
+	c := newSchedCollector()
+	for _, task := range tasks {
+		if err := s.Add(task, c.on(task.Name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref, err := NewSession(schedZoo(t, "lenet5"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const frames = 5
+	for id := uint64(1); id <= frames; id++ {
+		f := schedFrame(id, 640, 480)
+		if err := s.Push(f); err != nil {
+			t.Fatal(err)
+		}
+		schedWait(t, "a result of each task", func() bool {
+			for _, task := range tasks {
+				if c.count(task.Name) < int(id) {
+					return false
+				}
+			}
+			return true
+		})
+		for _, task := range tasks {
+			r := c.get(task.Name)[id-1]
+			if r.Err != nil || r.Frame != id || r.Batch != 1 {
+				t.Fatalf("%s frame %d: got frame %d batch %d err %v", task.Name, id, r.Frame, r.Batch, r.Err)
+			}
+			x := make([]float32, task.View.Len())
+			if err := Prepare(x, &f, task.View, Box{}); err != nil {
+				t.Fatal(err)
+			}
+			want, err := ref.Run(x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := maxAbsDiff(r.Outputs[0], want[0]); d != 0 {
+				t.Errorf("%s frame %d: outputs differ from the naive pipeline by %g", task.Name, id, d)
+			}
+		}
+	}
+	st := s.Provider().Stats()
+	if st.Prepared != 2*frames || st.Shared != frames {
+		t.Errorf("provider prepared %d views and shared %d, want %d and %d", st.Prepared, st.Shared, 2*frames, frames)
+	}
+	for _, m := range s.Metrics() {
+		if m.Runs != frames || m.Dropped != 0 || m.Errors != 0 {
+			t.Errorf("%s: runs %d dropped %d errors %d, want %d, 0, 0", m.Name, m.Runs, m.Dropped, m.Errors, frames)
+		}
+	}
+}
+
+func schedZoo(t *testing.T, name string) *model.Graph {
+	t.Helper()
+	g, err := model.Zoo(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// schedGate is a Runner that holds each run until released, so a test decides
+// exactly which frames are pushed while a run is in progress.
+type schedGate struct {
+	started chan uint64 // the first input value of each run
+	release chan struct{}
+}
+
+func (g *schedGate) Run(task string, batch int, input []float32) ([][]float32, error) {
+	g.started <- uint64(math.Round(float64(input[0])))
+	<-g.release
+	return [][]float32{{input[0]}}, nil
+}
+
+// schedFlatFrame is a frame whose every channel holds id, so a 1x1 view reads
+// the frame's ID back.
+func schedFlatFrame(id uint64) Frame {
+	px := make([]byte, 8*8*4)
+	for i := range px {
+		px[i] = byte(id)
+	}
+	return Frame{ID: id, Width: 8, Height: 8, RGBA: px}
+}
+
+var schedIDView = View{Width: 1, Height: 1, Color: "gray", Resize: "nearest"}
+
+// TestSchedulerLatestFrame holds the only lane while frames arrive: when
+// it frees, the task runs the newest frame, and the ones it skipped are
+// counted as dropped.
+func TestSchedulerLatestFrame(t *testing.T) {
+	g := &schedGate{started: make(chan uint64, 8), release: make(chan struct{})}
+	s := newSchedTest(t, SchedulerOptions{Lanes: []Runner{g}})
+	// Cleanups run last first: free a held run before Close waits for it.
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(g.release) }) })
+	c := newSchedCollector()
+	if err := s.Add(Task{Name: "a", View: schedIDView}, c.on("a")); err != nil {
+		t.Fatal(err)
+	}
+	push := func(id uint64) {
+		if err := s.Push(schedFlatFrame(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push(1)
+	if got := <-g.started; got != 1 {
+		t.Fatalf("first run on frame %d, want 1", got)
+	}
+	push(2)
+	push(3)
+	push(4)
+	g.release <- struct{}{}
+	if got := <-g.started; got != 4 {
+		t.Fatalf("second run on frame %d, want the newest, 4", got)
+	}
+	push(5)
+	g.release <- struct{}{}
+	if got := <-g.started; got != 5 {
+		t.Fatalf("third run on frame %d, want 5", got)
+	}
+	g.release <- struct{}{}
+	schedWait(t, "three results", func() bool { return c.count("a") == 3 })
+	var frames []uint64
+	for _, r := range c.get("a") {
+		frames = append(frames, r.Frame)
+	}
+	if frames[0] != 1 || frames[1] != 4 || frames[2] != 5 {
+		t.Errorf("results for frames %v, want [1 4 5]", frames)
+	}
+	m := schedMetricsOf(s, "a")
+	if m.Runs != 3 || m.Dropped != 2 || m.Skipped != 0 {
+		t.Errorf("runs %d dropped %d skipped %d, want 3, 2, 0", m.Runs, m.Dropped, m.Skipped)
+	}
+}
+
+// TestSchedulerChain runs a detector whose Boxes gives 12 boxes and two
+// tasks chained from it: each runs once a frame on at most MaxBoxes boxes
+// in one batch, and each batch item matches the task's model run alone on
+// that box's view.
+func TestSchedulerChain(t *testing.T) {
+	faceView := schedLenetView
+	faceView.Crop, faceView.Square, faceView.Enlarge = "face", true, 1.2
+	grid := func(outs [][]float32, w, h int) ([]Box, error) {
+		if len(outs) != 1 || len(outs[0]) != 10 {
+			return nil, errors.New("want one output of 10 scores")
+		}
+		var boxes []Box
+		for i := 0; i < 12; i++ {
+			x := float32(i%4) * float32(w) / 4
+			y := float32(i/4) * float32(h) / 3
+			// The detector's scores move the boxes, so they come from
+			// the model's output.
+			dx := outs[0][i%10] * 10
+			boxes = append(boxes, Box{x + dx, y, x + dx + float32(w)/5, y + float32(h)/4})
+		}
+		return boxes, nil
+	}
+	s := newSchedTest(t, SchedulerOptions{Lanes: schedLenetLanes(t, 2, "detector", "emotion", "age")})
+	c := newSchedCollector()
+	for _, task := range []Task{
+		{Name: "detector", Priority: 2, View: schedLenetView, Boxes: grid},
+		{Name: "emotion", Priority: 1, View: faceView, From: "detector"},
+		{Name: "age", View: faceView, From: "detector", MaxBoxes: 3},
+	} {
+		if err := s.Add(task, c.on(task.Name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref, err := NewSession(schedZoo(t, "lenet5"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := uint64(1); id <= 3; id++ {
+		f := schedFrame(id, 320, 240)
+		if err := s.Push(f); err != nil {
+			t.Fatal(err)
+		}
+		schedWait(t, "the chain's results", func() bool {
+			return c.count("emotion") >= int(id) && c.count("age") >= int(id)
+		})
+		det := c.get("detector")[id-1]
+		if det.Err != nil || len(det.Boxes) != 12 {
+			t.Fatalf("detector: %d boxes, err %v", len(det.Boxes), det.Err)
+		}
+		for _, k := range []struct {
+			name string
+			n    int
+		}{{"emotion", 8}, {"age", 3}} {
+			r := c.get(k.name)[id-1]
+			if r.Err != nil || r.Frame != id || r.Batch != k.n || len(r.Boxes) != k.n || len(r.Outputs[0]) != 10*k.n {
+				t.Fatalf("%s frame %d: frame %d batch %d boxes %d outputs %d err %v, want batch %d",
+					k.name, id, r.Frame, r.Batch, len(r.Boxes), len(r.Outputs[0]), r.Err, k.n)
+			}
+			if r.Latency < det.Latency {
+				t.Errorf("%s latency %v is below its detector's %v", k.name, r.Latency, det.Latency)
+			}
+			for i, b := range r.Boxes {
+				if b != det.Boxes[i] {
+					t.Fatalf("%s box %d is %v, want the detector's %v", k.name, i, b, det.Boxes[i])
+				}
+				x := make([]float32, faceView.Len())
+				if err := Prepare(x, &f, faceView, b); err != nil {
+					t.Fatal(err)
+				}
+				want, err := ref.Run(x)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := maxAbsDiff(r.Outputs[0][10*i:10*i+10], want[0]); d > 1e-5 {
+					t.Errorf("%s frame %d box %d: batched output differs from a lone run by %g", k.name, id, i, d)
+				}
+			}
+		}
+	}
+	// One view of the frame for the detector, and one per box (the two
+	// chained tasks share the first three).
+	if st := s.Provider().Stats(); st.Prepared != 3*(1+8) || st.Shared != 3*3 {
+		t.Errorf("provider prepared %d and shared %d views, want %d and %d", st.Prepared, st.Shared, 3*9, 3*3)
+	}
+}
+
+// TestSchedulerRateLimit pushes frames at about 200 per second to a 20 Hz
+// task and an unlimited one: the limited task never starts sooner than
+// three quarters of its period after its last start, and skips the rest.
+func TestSchedulerRateLimit(t *testing.T) {
+	var mu sync.Mutex
+	var starts []time.Time
+	lane := schedRunnerFunc(func(task string, batch int, input []float32) ([][]float32, error) {
+		if task == "slow" {
+			mu.Lock()
+			starts = append(starts, time.Now())
+			mu.Unlock()
+		}
+		return [][]float32{{0}}, nil
+	})
+	s := newSchedTest(t, SchedulerOptions{Lanes: []Runner{lane, lane}})
+	c := newSchedCollector()
+	if err := s.Add(Task{Name: "slow", Rate: 20, View: schedIDView}, c.on("slow")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(Task{Name: "fast", View: schedIDView}, c.on("fast")); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	id := uint64(0)
+	for time.Since(begin) < 800*time.Millisecond {
+		id++
+		if err := s.Push(schedFlatFrame(id)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed := time.Since(begin)
+	mu.Lock()
+	defer mu.Unlock()
+	// The runner sees a start a little after the scheduler does, and that
+	// delay varies, hence the 10ms of slack.
+	for i := 1; i < len(starts); i++ {
+		if d := starts[i].Sub(starts[i-1]); d < 50*time.Millisecond*3/4-10*time.Millisecond {
+			t.Errorf("starts %d and %d are %v apart; the 20 Hz limit allows 37.5ms", i-1, i, d)
+		}
+	}
+	if max := int(elapsed/(50*time.Millisecond*3/4)) + 2; len(starts) > max || len(starts) < 4 {
+		t.Errorf("%d starts in %v, want 4..%d", len(starts), elapsed, max)
+	}
+	m := schedMetricsOf(s, "slow")
+	if m.Skipped == 0 || m.TargetRate != 20 || m.EffectiveRate != 20 {
+		t.Errorf("slow: skipped %d target %g effective %g, want skips at 20 Hz", m.Skipped, m.TargetRate, m.EffectiveRate)
+	}
+	if f := schedMetricsOf(s, "fast"); f.Runs <= m.Runs {
+		t.Errorf("the unlimited task ran %d times, the 20 Hz one %d", f.Runs, m.Runs)
+	}
+}
+
+// TestSchedulerFairness gives one lane to a heavy task that alone could
+// fill it and a light, less important one: the light one still runs on a
+// good share of the frames instead of starving.
+func TestSchedulerFairness(t *testing.T) {
+	cost := map[string]time.Duration{"heavy": 20 * time.Millisecond, "light": 2 * time.Millisecond}
+	s := newSchedTest(t, SchedulerOptions{Lanes: []Runner{schedSleepRunner(cost)}, Adapt: time.Hour})
+	c := newSchedCollector()
+	if err := s.Add(Task{Name: "heavy", Priority: 1, View: schedIDView}, c.on("heavy")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(Task{Name: "light", View: schedIDView}, c.on("light")); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	id := uint64(0)
+	for time.Since(begin) < 800*time.Millisecond {
+		id++
+		if err := s.Push(schedFlatFrame(id)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	h, l := schedMetricsOf(s, "heavy"), schedMetricsOf(s, "light")
+	t.Logf("%d frames: heavy %d runs (share %.2f), light %d runs (share %.2f)", id, h.Runs, h.Share, l.Runs, l.Share)
+	if h.Runs < 5 || l.Runs < h.Runs/2 {
+		t.Errorf("heavy ran %d times, light %d: the light task is starved", h.Runs, l.Runs)
+	}
+	if h.Share <= l.Share {
+		t.Errorf("heavy's share of the lane %.2f is not above light's %.2f", h.Share, l.Share)
+	}
+}
+
+// TestSchedulerPickReservesLane checks the reservation rule on a state set
+// by hand: with one lane busy and the top task's frame due in 5ms, the
+// idle lane goes to a task that finishes by then, not to one that would
+// still hold it.
+func TestSchedulerPickReservesLane(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := &Scheduler{now: func() time.Time { return now }, adapt: time.Hour, byName: map[string]*task{}}
+	s.lanes = []*lane{{id: 0}, {id: 1}}
+	s.freeAt, s.claim = make([]time.Time, 2), make([]bool, 2)
+	mk := func(name string, prio int, cost time.Duration) *task {
+		t := &task{Task: Task{Name: name, Priority: prio, View: schedIDView}, weight: math.Exp2(float64(prio)), cost: cost,
+			laneRuns: make([]uint64, 2), order: uint64(len(s.tasks))}
+		s.tasks = append(s.tasks, t)
+		s.byPrio = append([]*task{t}, s.byPrio...) // added lowest priority last
+		return t
+	}
+	low := mk("low", 0, 30*time.Millisecond)
+	mid := mk("mid", 1, 30*time.Millisecond)
+	top := mk("top", 2, 5*time.Millisecond)
+	// Frames every 20ms, the last 15ms ago; lane 0 runs low since 1ms ago.
+	s.framePer, s.lastPush = 20*time.Millisecond, now.Add(-15*time.Millisecond)
+	s.lanes[0].task, s.lanes[0].start, low.running = low, now.Add(-time.Millisecond), true
+	mid.pend, mid.hasPend = job{id: 1, at: s.lastPush}, true
+
+	got, wake := s.pick(s.lanes[1], now)
+	if got != nil {
+		t.Fatalf("picked %s, want the lane kept for top", got.Name)
+	}
+	if want := s.lastPush.Add(30 * time.Millisecond); !wake.Equal(want) {
+		t.Errorf("wake at %v, want %v (when top's frame would be late)", wake.Sub(now), want.Sub(now))
+	}
+	// A short task fits before top's frame.
+	mid.cost = 3 * time.Millisecond
+	if got, _ := s.pick(s.lanes[1], now); got != mid {
+		t.Errorf("picked %v, want mid, which finishes before top is due", got)
+	}
+	// If low's lane frees before top is due, mid may take the idle one.
+	mid.cost = 30 * time.Millisecond
+	low.cost = 2 * time.Millisecond
+	if got, _ := s.pick(s.lanes[1], now); got != mid {
+		t.Errorf("picked %v, want mid (lane 0 frees in time for top)", got)
+	}
+	// Past its share, top gets no reservation.
+	low.cost = 30 * time.Millisecond
+	top.vt = mid.vt + 2*fairLag
+	if got, _ := s.pick(s.lanes[1], now); got != mid {
+		t.Errorf("picked %v, want mid (top is over its share)", got)
+	}
+	// A stalled source reserves nothing.
+	top.vt = 0
+	s.lastPush = now.Add(-time.Second)
+	if got, _ := s.pick(s.lanes[1], now); got != mid {
+		t.Errorf("picked %v, want mid (no frame is coming)", got)
+	}
+}
+
+// TestSchedulerOverload pushes 640x480 frames at about twice the rate three
+// tasks can sustain on two lanes: rates are shed least important first,
+// the top task keeps its rate, results stay a bounded number of frames
+// behind the source, and memory stays flat.
+func TestSchedulerOverload(t *testing.T) {
+	cost := map[string]time.Duration{"top": 6 * time.Millisecond, "mid": 10 * time.Millisecond, "low": 14 * time.Millisecond}
+	lanes := []Runner{schedSleepRunner(cost), schedSleepRunner(cost)}
+	s := newSchedTest(t, SchedulerOptions{Lanes: lanes, Adapt: 100 * time.Millisecond,
+		Provider: ProviderOptions{MaxFrames: 4}})
+	var mu sync.Mutex
+	var latest uint64
+	maxBehind := map[string]uint64{}
+	for i, name := range []string{"low", "mid", "top"} {
+		v := View{Width: 32, Height: 32, Crop: "box", Box: Box{float32(100 * i), 0, float32(100*i + 200), 200}}
+		if err := s.Add(Task{Name: name, Priority: i, View: v}, func(r Result) {
+			mu.Lock()
+			if b := latest - r.Frame; b > maxBehind[r.Task] {
+				maxBehind[r.Task] = b
+			}
+			mu.Unlock()
+			if r.Err != nil {
+				t.Error(r.Err)
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Per frame the three need 30ms of lane time: 2 lanes sustain about
+	// 67 frames a second. Push about 130.
+	f := schedFrame(1, 640, 480)
+	var heap [2]uint64
+	var maxBytes int
+	begin := time.Now()
+	bad := ""
+	for id := uint64(1); time.Since(begin) < 2*time.Second; id++ {
+		f.ID = id
+		mu.Lock()
+		latest = id
+		mu.Unlock()
+		if err := s.Push(f); err != nil {
+			t.Fatal(err)
+		}
+		maxBytes = max(maxBytes, s.Provider().Stats().Bytes)
+		if id%8 == 0 {
+			// Shedding goes by priority: a task is shed only once every
+			// less important one is.
+			m := s.Metrics()
+			if (m[1].Shed && !m[0].Shed) || (m[2].Shed && !m[1].Shed) {
+				bad = "shed out of priority order"
+			}
+		}
+		if heap[0] == 0 && time.Since(begin) > 600*time.Millisecond {
+			heap[0] = schedHeapInuse()
+		}
+		time.Sleep(7500 * time.Microsecond)
+	}
+	heap[1] = schedHeapInuse()
+	if bad != "" {
+		t.Error(bad)
+	}
+	m := s.Metrics()
+	for _, x := range m {
+		t.Logf("%s: runs %d dropped %d skipped %d rate %.1f target %g effective %.1f shed %v p50 %v p95 %v share %.2f lanes %v",
+			x.Name, x.Runs, x.Dropped, x.Skipped, x.Rate, x.TargetRate, x.EffectiveRate, x.Shed, x.P50, x.P95, x.Share, x.LaneRuns)
+	}
+	if !m[0].Shed || m[0].EffectiveRate <= 0 {
+		t.Errorf("low was not shed (effective rate %g)", m[0].EffectiveRate)
+	}
+	if m[2].Shed {
+		t.Errorf("top was shed to %g", m[2].EffectiveRate)
+	}
+	if m[2].Runs < m[0].Runs || m[2].Runs < m[1].Runs {
+		t.Errorf("top ran %d times, mid %d, low %d", m[2].Runs, m[1].Runs, m[0].Runs)
+	}
+	mu.Lock()
+	for name, b := range maxBehind {
+		// A queue would fall behind by hundreds of frames in 2s.
+		if b > 40 {
+			t.Errorf("%s's results fell %d frames behind the source", name, b)
+		}
+	}
+	mu.Unlock()
+	frameBytes := 640 * 480 * 4
+	if maxBytes > 4*(frameBytes+3*32*32*3*4) {
+		t.Errorf("provider held %d bytes, more than 4 frames and their views", maxBytes)
+	}
+	t.Logf("heap in use %d KiB after 0.6s, %d KiB after 2s; provider peak %d KiB", heap[0]>>10, heap[1]>>10, maxBytes>>10)
+	if heap[1] > heap[0]+16<<20 {
+		t.Errorf("heap in use grew from %d to %d KiB", heap[0]>>10, heap[1]>>10)
+	}
+}
+
+func schedHeapInuse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// TestSchedulerErrors gives five tasks bad inputs of different kinds: each
+// reports its own error, and the good task runs every frame.
+func TestSchedulerErrors(t *testing.T) {
+	lenet, err := NewSession(schedZoo(t, "lenet5"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lenetMu sync.Mutex
+	lane := schedRunnerFunc(func(task string, batch int, input []float32) ([][]float32, error) {
+		switch task {
+		case "fails":
+			return nil, errors.New("out of memory")
+		case "panics":
+			var m map[string]int
+			m["x"]++ // a real runtime panic
+		case "misfit":
+			lenetMu.Lock()
+			defer lenetMu.Unlock()
+			out, err := Sessions{"misfit": lenet}.Run(task, batch, input)
+			return out, err
+		}
+		return [][]float32{{float32(batch)}}, nil
+	})
+	s := newSchedTest(t, SchedulerOptions{Lanes: []Runner{lane, lane}})
+	c := newSchedCollector()
+	small := View{Width: 8, Height: 8}
+	badBoxes := func([][]float32, int, int) ([]Box, error) { return nil, errors.New("no decoder") }
+	for _, task := range []Task{
+		{Name: "good", Priority: 1, View: small},
+		{Name: "fails", View: small},
+		{Name: "panics", View: small},
+		{Name: "outside", View: View{Width: 8, Height: 8, Crop: "box", Box: Box{1000, 1000, 1100, 1100}}},
+		{Name: "misfit", View: View{Width: 32, Height: 32, Color: "gray"}},
+		{Name: "detector", View: small, Boxes: badBoxes},
+		{Name: "per-box", View: View{Width: 8, Height: 8, Crop: "face"}, From: "detector"},
+	} {
+		if err := s.Add(task, c.on(task.Name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id := uint64(1); id <= 3; id++ {
+		if err := s.Push(schedFrame(id, 64, 48)); err != nil {
+			t.Fatal(err)
+		}
+		schedWait(t, "the good task's result", func() bool { return c.count("good") == int(id) })
+	}
+	for _, k := range []struct{ name, want string }{
+		{"fails", "out of memory"},
+		{"panics", "panic: assignment to entry in nil map"},
+		{"outside", "lies outside the 64x48 frame"},
+		{"misfit", "takes 784 values a sample, the view gives 1024"},
+		{"detector", "boxes: no decoder"},
+	} {
+		schedWait(t, k.name+"'s error", func() bool { return c.count(k.name) > 0 })
+		r := c.get(k.name)[0]
+		if r.Err == nil || !strings.Contains(r.Err.Error(), k.want) || !strings.Contains(r.Err.Error(), `"`+k.name+`"`) {
+			t.Errorf("%s: error %v, want one naming the task and %q", k.name, r.Err, k.want)
+		}
+		if r.Outputs != nil {
+			t.Errorf("%s: an error result carries outputs", k.name)
+		}
+	}
+	for _, r := range c.get("good") {
+		if r.Err != nil || r.Outputs[0][0] != 1 {
+			t.Errorf("good: %v", r.Err)
+		}
+	}
+	if n := c.count("per-box"); n != 0 {
+		t.Errorf("per-box ran %d times on a detector that made no boxes", n)
+	}
+	if m := schedMetricsOf(s, "fails"); m.Errors == 0 || m.Errors != m.Runs {
+		t.Errorf("fails: %d errors in %d runs", m.Errors, m.Runs)
+	}
+}
+
+// TestSchedulerAddErrors checks that bad tasks are refused with an error
+// that names the task and the fault.
+func TestSchedulerAddErrors(t *testing.T) {
+	s := newSchedTest(t, SchedulerOptions{Lanes: []Runner{schedSleepRunner(nil)}})
+	boxes := func([][]float32, int, int) ([]Box, error) { return nil, nil }
+	face := View{Width: 8, Height: 8, Crop: "face"}
+	if err := s.Add(Task{Name: "det", View: schedIDView, Boxes: boxes}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(Task{Name: "plain", View: schedIDView}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		task Task
+		want string
+	}{
+		{Task{View: schedIDView}, "needs a name"},
+		{Task{Name: "det", View: schedIDView}, `"det": already added`},
+		{Task{Name: "x", View: View{}}, `"x": engine: view: size 0x0`},
+		{Task{Name: "x", View: schedIDView, Rate: math.NaN()}, `"x": rate NaN`},
+		{Task{Name: "x", View: schedIDView, Rate: -1}, `"x": rate -1`},
+		{Task{Name: "x", View: face, From: "nobody"}, `"x": chains from unknown task "nobody"`},
+		{Task{Name: "x", View: face, From: "x"}, `"x": chains from itself`},
+		{Task{Name: "x", View: face, From: "plain"}, `"x": chains from "plain", which has no Boxes`},
+		{Task{Name: "x", View: face}, `"x": its view crops the box set "face" but From names no task`},
+		{Task{Name: "x", View: schedIDView, From: "det"}, `"x": chains from "det" but its view does not crop`},
+		{Task{Name: "x", View: face, From: "det", MaxBoxes: -1}, `"x": MaxBoxes -1`},
+	} {
+		err := s.Add(c.task, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Add(%+v): %v, want an error containing %q", c.task.Name, err, c.want)
+		}
+	}
+	if err := s.Add(Task{Name: "per-face", View: face, From: "det"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove("det"); err == nil || !strings.Contains(err.Error(), `"det": feeds "per-face"`) {
+		t.Errorf("Remove(det): %v, want it refused while per-face chains from it", err)
+	}
+	if err := s.Remove("nobody"); err == nil || !strings.Contains(err.Error(), `"nobody": not found`) {
+		t.Errorf("Remove(nobody): %v", err)
+	}
+	for _, name := range []string{"per-face", "det", "plain"} {
+		if err := s.Remove(name); err != nil {
+			t.Error(err)
+		}
+	}
+	if m := s.Metrics(); len(m) != 0 {
+		t.Errorf("%d tasks left after removing all", len(m))
+	}
+	if _, err := NewScheduler(SchedulerOptions{}); err == nil {
+		t.Error("a scheduler with no lanes was made")
+	}
+}
+
+// TestSchedulerClose checks that Close stops the lanes and the wake timer
+// (no goroutine is left), and that a closed Scheduler refuses work.
+func TestSchedulerClose(t *testing.T) {
+	base := runtime.NumGoroutine()
+	cost := map[string]time.Duration{"a": time.Millisecond, "b": 3 * time.Millisecond}
+	s, err := NewScheduler(SchedulerOptions{Lanes: []Runner{schedSleepRunner(cost), schedSleepRunner(cost), schedSleepRunner(cost)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newSchedCollector()
+	if err := s.Add(Task{Name: "a", View: schedIDView, Rate: 30}, c.on("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(Task{Name: "b", View: schedIDView}, c.on("b")); err != nil {
+		t.Fatal(err)
+	}
+	for id := uint64(1); id <= 20; id++ {
+		if err := s.Push(schedFlatFrame(id)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	schedWait(t, "results", func() bool { return c.count("a") > 0 && c.count("b") > 0 })
+	s.Close()
+	s.Close()
+	if err := s.Push(schedFlatFrame(99)); err != ErrClosed {
+		t.Errorf("Push after Close: %v, want ErrClosed", err)
+	}
+	if err := s.Add(Task{Name: "c", View: schedIDView}, nil); err != ErrClosed {
+		t.Errorf("Add after Close: %v, want ErrClosed", err)
+	}
+	n := c.count("a") + c.count("b")
+	schedWait(t, "the goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
+	if m := c.count("a") + c.count("b"); m != n {
+		t.Errorf("%d results were delivered after Close", m-n)
+	}
+}

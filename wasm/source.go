@@ -1,0 +1,341 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"errors"
+	"strconv"
+	"syscall/js"
+
+	"github.com/edgenn/edgenn/engine"
+)
+
+// source is one input shared by many tasks: an engine.Scheduler over an
+// engine.Provider. This Go instance prepares the views and decides what
+// runs when; the models run on the pool's workers, reached through JS
+// (onLane), so a source's lanes are the pool's workers.
+type source struct {
+	s        *engine.Scheduler
+	onLane   js.Value // (lane, task, batch, Float32Array) -> Promise<Float32Array[]>
+	onResult js.Value // (result object) -> void
+	rgba     []byte   // reused frame buffer
+	// dets holds, per detector task, the detections of its last run mapped
+	// to frame pixels; a task never runs twice at once, so the entry read
+	// by its result is the one its run wrote.
+	dets map[string][]any
+}
+
+var sources = map[int]*source{}
+
+// lane runs tasks on pool worker i.
+type lane struct {
+	src *source
+	i   int
+}
+
+// Run hands the prepared input to the worker through JS and waits for its
+// outputs; the Go instance serves other calls meanwhile.
+func (l lane) Run(task string, batch int, input []float32) ([][]float32, error) {
+	type reply struct {
+		outs [][]float32
+		err  error
+	}
+	done := make(chan reply, 1)
+	then := js.FuncOf(func(_ js.Value, a []js.Value) any {
+		var r reply
+		if len(a) == 1 && a[0].Type() == js.TypeObject {
+			arr := a[0]
+			for k := 0; k < arr.Length(); k++ {
+				o := arr.Index(k)
+				if !o.InstanceOf(f32Array) {
+					r.err = errors.New("worker " + strconv.Itoa(l.i) + " returned a non-Float32Array output")
+					break
+				}
+				r.outs = append(r.outs, copyIn[float32](nil, o))
+			}
+		} else {
+			r.err = errors.New("worker " + strconv.Itoa(l.i) + " returned no outputs")
+		}
+		done <- r
+		return nil
+	})
+	catch := js.FuncOf(func(_ js.Value, a []js.Value) any {
+		msg := "the run failed"
+		if len(a) > 0 {
+			if m := a[0].Get("message"); m.Type() == js.TypeString {
+				msg = m.String()
+			} else {
+				msg = a[0].String()
+			}
+		}
+		done <- reply{err: errors.New(msg)}
+		return nil
+	})
+	defer then.Release()
+	defer catch.Release()
+	l.src.onLane.Invoke(l.i, task, batch, floatsOut(input)).Call("then", then, catch)
+	r := <-done
+	return r.outs, r.err
+}
+
+// sourceNew(lanes, onLane, onResult, {maxFrames, maxBytes}) makes a source
+// and returns its handle.
+func sourceNew(args []js.Value) (any, error) {
+	if len(args) < 3 || args[0].Type() != js.TypeNumber || args[1].Type() != js.TypeFunction || args[2].Type() != js.TypeFunction {
+		return nil, errors.New("sourceNew takes a lane count, onLane and onResult")
+	}
+	n := args[0].Int()
+	if n < 1 || n > 64 {
+		return nil, errors.New("a source needs 1..64 lanes, got " + strconv.Itoa(n))
+	}
+	src := &source{onLane: args[1], onResult: args[2], dets: map[string][]any{}}
+	opt := engine.SchedulerOptions{}
+	if len(args) > 3 && args[3].Type() == js.TypeObject {
+		opt.Provider.MaxFrames = intField(args[3], "maxFrames")
+		opt.Provider.MaxBytes = intField(args[3], "maxBytes")
+	}
+	for i := 0; i < n; i++ {
+		opt.Lanes = append(opt.Lanes, lane{src, i})
+	}
+	s, err := engine.NewScheduler(opt)
+	if err != nil {
+		return nil, err
+	}
+	src.s = s
+	id := newHandle()
+	sources[id] = src
+	return id, nil
+}
+
+func intField(o js.Value, name string) int {
+	if v := o.Get(name); v.Type() == js.TypeNumber {
+		return v.Int()
+	}
+	return 0
+}
+
+func numField(o js.Value, name string, def float64) float64 {
+	if v := o.Get(name); v.Type() == js.TypeNumber {
+		return v.Float()
+	}
+	return def
+}
+
+func strField(o js.Value, name string) string {
+	if v := o.Get(name); v.Type() == js.TypeString {
+		return v.String()
+	}
+	return ""
+}
+
+// viewArg reads a view from its JS form, {crop, box, square, enlarge,
+// width, height, fit, resize, color, mean, std, layout}; edgenn.js has
+// already checked the option names and types.
+func viewArg(o js.Value) (engine.View, error) {
+	v := engine.View{
+		Crop: strField(o, "crop"), Square: o.Get("square").Truthy(), Enlarge: float32(numField(o, "enlarge", 0)),
+		Width: intField(o, "width"), Height: intField(o, "height"),
+		Fit: strField(o, "fit"), Resize: strField(o, "resize"), Color: strField(o, "color"), Layout: strField(o, "layout"),
+	}
+	if b := o.Get("box"); b.Type() == js.TypeObject {
+		if b.Length() != 4 {
+			return v, errors.New("view: box takes [x0, y0, x1, y1]")
+		}
+		v.Box = engine.Box{X0: float32(b.Index(0).Float()), Y0: float32(b.Index(1).Float()), X1: float32(b.Index(2).Float()), Y1: float32(b.Index(3).Float())}
+	}
+	for _, f := range []struct {
+		name string
+		dst  *[3]float32
+	}{{"mean", &v.Mean}, {"std", &v.Std}} {
+		a := o.Get(f.name)
+		switch a.Type() {
+		case js.TypeNumber:
+			*f.dst = [3]float32{float32(a.Float()), float32(a.Float()), float32(a.Float())}
+		case js.TypeObject:
+			if a.Length() != v.Channels() {
+				return v, errors.New("view: " + f.name + " needs " + strconv.Itoa(v.Channels()) + " values, one a channel")
+			}
+			for c := 0; c < a.Length(); c++ {
+				f.dst[c] = float32(a.Index(c).Float())
+			}
+		}
+	}
+	return v, v.Check()
+}
+
+// sourceAttach(handle, task) adds a task: {name, priority, rate, from,
+// maxBoxes, view, inputShape, detector: {spec, outputShapes, minScore, iou,
+// maxOut}}. The view must fit the model's input (inputShape without the
+// batch dimension).
+func sourceAttach(src *source, args []js.Value) (any, error) {
+	if len(args) != 1 || args[0].Type() != js.TypeObject {
+		return nil, errors.New("attach takes a task description")
+	}
+	o := args[0]
+	t := engine.Task{Name: strField(o, "name"), Priority: intField(o, "priority"), Rate: numField(o, "rate", 0),
+		From: strField(o, "from"), MaxBoxes: intField(o, "maxBoxes")}
+	v, err := viewArg(o.Get("view"))
+	if err != nil {
+		return nil, errors.New("task " + strconv.Quote(t.Name) + ": " + err.Error())
+	}
+	t.View = v
+	if shp := o.Get("inputShape"); shp.Type() == js.TypeObject {
+		want := v.Shape()
+		ok := shp.Length() == len(want)
+		for i := 0; ok && i < len(want); i++ {
+			ok = shp.Index(i).Int() == want[i]
+		}
+		if !ok {
+			return nil, errors.New("task " + strconv.Quote(t.Name) + ": the model's input " + shapeString(shp) + " does not fit the view's " + intsString(want))
+		}
+	}
+	if d := o.Get("detector"); d.Type() == js.TypeObject {
+		boxes, err := src.detector(t.Name, v, d)
+		if err != nil {
+			return nil, errors.New("task " + strconv.Quote(t.Name) + ": " + err.Error())
+		}
+		t.Boxes = boxes
+	}
+	name := t.Name
+	return nil, src.s.Add(t, func(r engine.Result) { src.deliver(name, r) })
+}
+
+// detector returns the Boxes function of a detector task: its outputs
+// decoded as its metadata says, mapped from the view back to the frame.
+func (src *source) detector(task string, v engine.View, d js.Value) (func([][]float32, int, int) ([]engine.Box, error), error) {
+	det, err := engine.ParseDetector(strField(d, "spec"))
+	if err != nil {
+		return nil, err
+	}
+	var shapes [][]int
+	if s := d.Get("outputShapes"); s.Type() == js.TypeObject {
+		for i := 0; i < s.Length(); i++ {
+			var shp []int
+			for k := 0; k < s.Index(i).Length(); k++ {
+				shp = append(shp, s.Index(i).Index(k).Int())
+			}
+			shapes = append(shapes, shp)
+		}
+	}
+	minScore, iou, maxOut := float32(numField(d, "minScore", 0.5)), float32(numField(d, "iou", 0.3)), int(numField(d, "maxOut", 8))
+	var raw []float32
+	return func(outs [][]float32, fw, fh int) ([]engine.Box, error) {
+		var err error
+		if raw, err = det.Gather(outs, shapes, raw); err != nil {
+			return nil, err
+		}
+		found, err := det.Decode(raw, minScore, iou, maxOut)
+		if err != nil {
+			return nil, err
+		}
+		boxes := make([]engine.Box, 0, len(found))
+		dets := make([]any, 0, len(found))
+		for _, f := range found {
+			b, err := v.ToFrame(fw, fh, engine.Box{}, engine.Box{X0: f.Box[0], Y0: f.Box[1], X1: f.Box[2], Y1: f.Box[3]})
+			if err != nil {
+				return nil, err
+			}
+			kps := make([]any, len(f.Keypoints))
+			for k, p := range f.Keypoints {
+				q, _ := v.ToFrame(fw, fh, engine.Box{}, engine.Box{X0: p[0], Y0: p[1], X1: p[0], Y1: p[1]})
+				kps[k] = []any{float64(q.X0), float64(q.Y0)}
+			}
+			boxes = append(boxes, b)
+			dets = append(dets, map[string]any{"score": float64(f.Score), "box": boxJS(b), "keypoints": kps})
+		}
+		src.dets[task] = dets
+		return boxes, nil
+	}, nil
+}
+
+func boxJS(b engine.Box) []any {
+	return []any{float64(b.X0), float64(b.Y0), float64(b.X1), float64(b.Y1)}
+}
+
+// deliver hands a result to JS.
+func (src *source) deliver(task string, r engine.Result) {
+	res := map[string]any{"task": task, "frame": float64(r.Frame), "batch": r.Batch,
+		"latencyMs": r.Latency.Seconds() * 1e3, "computeMs": r.Compute.Seconds() * 1e3}
+	if r.Err != nil {
+		res["error"] = "edgenn: task " + strconv.Quote(task) + ": " + r.Err.Error()
+	} else {
+		outs := make([]any, len(r.Outputs))
+		for i, o := range r.Outputs {
+			outs[i] = floatsOut(o)
+		}
+		res["outputs"] = outs
+		boxes := make([]any, len(r.Boxes))
+		for i, b := range r.Boxes {
+			boxes[i] = boxJS(b)
+		}
+		res["boxes"] = boxes
+		if d, ok := src.dets[task]; ok {
+			res["detections"] = d
+		}
+	}
+	src.onResult.Invoke(res)
+}
+
+// sourcePush(handle, id, timeMs, width, height, rgba Uint8Array) adds a frame.
+func sourcePush(src *source, args []js.Value) (any, error) {
+	if len(args) != 5 || args[4].Type() != js.TypeObject || !args[4].InstanceOf(uint8Array) {
+		return nil, errors.New("push takes id, time, width, height and the RGBA bytes (Uint8Array or Uint8ClampedArray)")
+	}
+	n := args[4].Length()
+	if cap(src.rgba) < n {
+		src.rgba = make([]byte, n)
+	}
+	src.rgba = src.rgba[:n]
+	js.CopyBytesToGo(src.rgba, args[4])
+	f := engine.Frame{ID: uint64(args[0].Float()), Time: int64(args[1].Float() * 1e6), Width: args[2].Int(), Height: args[3].Int(), RGBA: src.rgba}
+	return nil, src.s.Push(f)
+}
+
+// sourceMetrics(handle) returns each task's metrics and the provider's counters.
+func sourceMetrics(src *source, _ []js.Value) (any, error) {
+	ms := src.s.Metrics()
+	tasks := make([]any, len(ms))
+	for i, m := range ms {
+		tasks[i] = map[string]any{"name": m.Name, "runs": float64(m.Runs), "dropped": float64(m.Dropped), "errors": float64(m.Errors),
+			"rate": m.Rate, "targetRate": m.TargetRate, "effectiveRate": m.EffectiveRate,
+			"p50Ms": m.P50.Seconds() * 1e3, "p95Ms": m.P95.Seconds() * 1e3, "share": m.Share}
+	}
+	st := src.s.Provider().Stats()
+	return map[string]any{"tasks": tasks, "provider": map[string]any{"frames": float64(st.Frames), "agedOut": float64(st.AgedOut),
+		"prepared": float64(st.Prepared), "shared": float64(st.Shared), "bytes": st.Bytes}}, nil
+}
+
+// sourceClose(handle) stops a source; its runs in flight finish first.
+func sourceClose(args []js.Value) (any, error) {
+	return with(sources, "source", func(src *source, _ []js.Value) (any, error) {
+		for id, x := range sources {
+			if x == src {
+				delete(sources, id)
+			}
+		}
+		go src.s.Close() // waits for lanes that wait on JS: never block the caller
+		return nil, nil
+	})(args)
+}
+
+func shapeString(v js.Value) string {
+	s := "["
+	for i := 0; i < v.Length(); i++ {
+		if i > 0 {
+			s += ", "
+		}
+		s += strconv.Itoa(v.Index(i).Int())
+	}
+	return s + "]"
+}
+
+func intsString(v []int) string {
+	s := "["
+	for i, d := range v {
+		if i > 0 {
+			s += ", "
+		}
+		s += strconv.Itoa(d)
+	}
+	return s + "]"
+}

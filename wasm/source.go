@@ -296,8 +296,9 @@ func sourceMetrics(src *source, _ []js.Value) (any, error) {
 	ms := src.s.Metrics()
 	tasks := make([]any, len(ms))
 	for i, m := range ms {
-		tasks[i] = map[string]any{"name": m.Name, "runs": float64(m.Runs), "dropped": float64(m.Dropped), "errors": float64(m.Errors),
-			"rate": m.Rate, "targetRate": m.TargetRate, "effectiveRate": m.EffectiveRate,
+		tasks[i] = map[string]any{"name": m.Name, "priority": m.Priority, "runs": float64(m.Runs), "dropped": float64(m.Dropped),
+			"skipped": float64(m.Skipped), "errors": float64(m.Errors), "shed": m.Shed,
+			"rate": m.Rate, "targetRate": m.TargetRate, "effectiveRate": m.EffectiveRate, "computeMs": m.Compute.Seconds() * 1e3,
 			"p50Ms": m.P50.Seconds() * 1e3, "p95Ms": m.P95.Seconds() * 1e3, "share": m.Share}
 	}
 	st := src.s.Provider().Stats()

@@ -351,6 +351,11 @@ export interface SourceOptions {
   maxFrames?: number;
   /** Bytes of frames and views kept (default 64 MiB). */
   maxBytes?: number;
+  /**
+   * Errors that belong to no call: a frame that could not be read, a
+   * callback that threw, the source's worker crashing (default: console.error).
+   */
+  onError?: (e: Error) => void;
 }
 
 /**
@@ -421,13 +426,21 @@ export interface TaskResult {
 /** One task's figures. */
 export interface TaskMetrics {
   name: string;
+  priority: number;
   runs: number;
+  /** Frames the task wanted but a newer one came first (or the frame aged out). */
   dropped: number;
+  /** Frames passed over to keep to the task's rate. */
+  skipped: number;
   errors: number;
+  /** Whether overload shedding has lowered the task's rate. */
+  shed: boolean;
+  /** A run's lane time, moving average. */
+  computeMs: number;
   /** Runs a second, recently. */
   rate: number;
   targetRate: number;
-  /** The rate the scheduler allows now (below target when shedding). */
+  /** The rate the scheduler allows now, below target when shedding; 0: no limit. */
   effectiveRate: number;
   p50Ms: number;
   p95Ms: number;
@@ -450,6 +463,6 @@ export declare class Source {
   push(frame: RGBAFrame): Promise<void>;
   /** Each task's figures and the provider's counters. */
   metrics(): Promise<SourceMetrics>;
-  /** Stops capturing and scheduling. */
-  close(): void;
+  /** Stops capturing and scheduling; resolves once its worker has stopped. */
+  close(): Promise<void>;
 }

@@ -293,6 +293,8 @@ class Slot {
     this.stopped = Promise.resolve();
     /** @type {string | undefined} */
     this.crashReason = undefined;
+    /** @type {((reason: string) => void) | undefined} tells a source its worker died */
+    this.onCrash = undefined;
     /** An open source's worker keeps Node running: its results come unasked. */
     this.keepAlive = false;
     /** @type {((m: any) => void) | undefined} a source worker's lane calls */
@@ -370,6 +372,7 @@ class Slot {
       p.reject(e);
     }
     this.pending.clear();
+    this.onCrash?.(reason);
     if (!this.pool.terminated && this.ready && this.index >= 0) this.pool.replace(this);
   }
 
@@ -520,7 +523,8 @@ export class EdgeNN {
    * @returns {Source}
    */
   source(input, options) {
-    const o = checkOptions(options, ["fps", "maxFrames", "maxBytes"], "source");
+    const o = checkOptions(options, ["fps", "maxFrames", "maxBytes", "onError"], "source");
+    if (o.onError !== undefined && typeof o.onError !== "function") throw fail("source: onError must be a function");
     if (this._pool.terminated) throw fail("the pool was terminated");
     return new Source(this, input, o);
   }
@@ -649,7 +653,7 @@ export class Model {
       weights: d.weights ?? [], bytes: bytes.length, sha256 });
   }
 
-  /** @private */
+  /** @internal */
   _check() {
     if (this._disposed) throw fail(`model "${this.info?.name}" is disposed`);
   }
@@ -939,8 +943,12 @@ export class Source {
     /** @internal @type {Map<string, {model: Model, callback: (r: TaskResult) => void, boxes?: string}>} */
     this._tasks = new Map();
     /** @internal */ this._frame = 0;
-    /** @internal */ this._error = undefined;
+    /** @internal */
+    this._onError = o.onError ?? ((/** @type {Error} */ e) => console.error(e));
     /** @internal */ this._slot = new Slot(pool, -1);
+    this._slot.onCrash = (/** @type {string} */ reason) => {
+      if (!this._closed) this._report(fail(`the source's worker crashed: ${reason}`));
+    };
     this._slot.onLaneCall = (/** @type {any} */ m) => this._lane(m);
     this._slot.onSourceResult = (/** @type {any} */ m) => this._result(m.result);
     this._slot.keepAlive = true;
@@ -1023,13 +1031,31 @@ export class Source {
     return this._slot.call({ op: "sourceMetrics", source: this._key });
   }
 
-  /** close stops capturing and scheduling; results still in flight are dropped. */
+  /**
+   * close stops capturing and scheduling; results still in flight are
+   * dropped. Resolves once the source's worker has stopped.
+   * @returns {Promise<void>}
+   */
   close() {
-    if (this._closed) return;
-    this._closed = true;
-    clearInterval(this._timer);
-    this._slot.pool.terminated || this._slot.call({ op: "free", key: this._key, source: true }).catch(() => {});
-    setTimeout(() => this._slot.crash("closed"), 100);
+    if (!this._closed) {
+      this._closed = true;
+      clearInterval(this._timer);
+      this._slot.crash("closed");
+    }
+    return this._slot.stopped;
+  }
+
+  /**
+   * _report hands an error that belongs to no call (a frame that could not
+   * be read, a callback that threw, a crash) to options.onError.
+   * @param {unknown} e
+   */
+  _report(e) {
+    try {
+      this._onError(e instanceof Error ? e : new Error(String(e)));
+    } catch {
+      // an onError that throws has nowhere to go
+    }
   }
 
   /**
@@ -1048,7 +1074,7 @@ export class Source {
       const bitmap = await createImageBitmap(img);
       await this._slot.call({ op: "sourcePush", source: this._key, frame: ++this._frame, time: now(), bitmap }, [bitmap]);
     };
-    const report = (/** @type {any} */ e) => { this._error = e; };
+    const report = (/** @type {any} */ e) => this._report(e);
     if (typeof input[Symbol.asyncIterator] === "function") {
       (async () => {
         for await (const f of input) {
@@ -1101,7 +1127,7 @@ export class Source {
     try {
       t.callback(res);
     } catch (e) {
-      this._error = e;
+      this._report(e);
     }
   }
 }

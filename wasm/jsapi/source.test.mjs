@@ -112,7 +112,9 @@ describe("a source shared by four tasks", { skip: !existsSync(join(runModels, "b
   });
 
   test("bad views and failing tasks: an error naming the problem, the others go on", async () => {
-    const src = enn.source(null);
+    const reported = [];
+    const src = enn.source(null, { onError: (e) => reported.push(e.message) });
+    assert.throws(() => enn.source(null, { onError: 1 }), /onError must be a function/);
     await assert.rejects(src.attach(digitsModel, { resize: [30, 30], gray: true }, () => {}), /input \[28, 28, 1\] does not fit the view's \[30, 30, 1\]/);
     await assert.rejects(src.attach(emotion, { crop: "face" }, () => {}), /no attached task produces "face" boxes/);
     await assert.rejects(src.attach(digitsModel, { filter: "cubic" }, () => {}), /unknown resize "cubic"/);
@@ -121,15 +123,19 @@ describe("a source shared by four tasks", { skip: !existsSync(join(runModels, "b
     const bad = new Results(), good = new Results();
     await src.attach(digitsModel, { box: [600, 600, 700, 700] }, bad.add, { name: "outside" });
     await src.attach(digitsModel, {}, good.add, { name: "whole" });
+    const thrown = new Results();
+    await src.attach(digitsModel, {}, (r) => { thrown.add(r); throw new Error("callback broke"); }, { name: "thrower" });
     await assert.rejects(src.attach(digitsModel, {}, () => {}, { name: "whole" }), /already attached/);
     await src.push(frame);
-    const [b, g] = await Promise.all([bad.next(1), good.next(1)]);
+    const [b, g] = await Promise.all([bad.next(1), good.next(1), thrown.next(1)]);
+    assert.deepEqual(reported, ["callback broke"]);
     assert.match(b.error?.message ?? "", /task "outside".*lies outside the 512x512 frame/);
     assert.equal(g.error, undefined);
     assert.equal(g.outputs.output.length, 10);
     await assert.rejects(src.push({ data: new Uint8Array(10), width: 4, height: 4 }), /has 64 RGBA bytes, got 10/);
     const m = await src.metrics();
-    assert.deepEqual(m.tasks.map((t) => [t.name, t.errors]).sort(), [["outside", 1], ["whole", 0]]);
-    src.close();
+    assert.deepEqual(m.tasks.map((t) => [t.name, t.errors]).sort(), [["outside", 1], ["thrower", 0], ["whole", 0]]);
+    await src.close();
+    await assert.rejects(src.push(frame), /source is closed/);
   });
 });

@@ -62,3 +62,20 @@ export async function misuse(enn: EdgeNN, model: Model): Promise<void> {
   model.info.name = "x";
   console.log(enn.workers);
 }
+
+// One input, many tasks.
+export async function watch(enn: EdgeNN, detector: Model, emotion: Model, video: HTMLVideoElement): Promise<void> {
+  const src = enn.source(video, { fps: 15 });
+  await src.attach(detector, { resize: [256, 256], fit: "letterbox", filter: "area", mean: 127.5, std: 127.5 },
+    (r) => r.detections?.forEach((d) => console.log(d.score, d.box)), { priority: 2 });
+  await src.attach(emotion, { crop: "face", square: true, enlarge: 1.2, gray: true, mean: [127.5], std: [127.5] },
+    (r) => console.log(r.task, r.batch, r.latencyMs, r.outputs?.["output"], r.error?.message), { priority: 1, rate: 5 });
+  const m = await src.metrics();
+  console.log(m.tasks.map((t) => [t.name, t.p95Ms, t.dropped, t.share]), m.provider.prepared);
+  const manual = enn.source(null);
+  await manual.push({ data: new Uint8ClampedArray(4 * 2 * 2), width: 2, height: 2 });
+  // @ts-expect-error: filter is bilinear, nearest or area
+  await manual.attach(emotion, { filter: "cubic" }, () => {});
+  src.close();
+  manual.close();
+}

@@ -20,7 +20,7 @@ REFDIR := $(abspath $(CACHE))/anchors-models
 WASM_PKGS := ./kernels/ ./model/ ./engine/ ./data/ ./model/onnx/ ./model/tfjs/
 WASM_BANNED := fmt|reflect|os|os/exec|log|image|image/png|image/jpeg|crypto/sha256|compress/gzip|github.com/vmihailenco/msgpack/v5|github.com/edgenn/edgenn/data
 
-.PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz zoo-models types dist test-e2e run-models import-refs
+.PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz zoo-models types dist test-e2e run-models import-refs pipeline-bench
 
 all: wasm
 
@@ -73,7 +73,7 @@ TEST_ENV := EDGENN_ANCHORS=$(ANCHORS) EDGENN_REFS=$(REFDIR) EDGENN_REQUIRE_ANCHO
 ## under Node, and the demo app in headless Chromium
 test: test-native test-wasm test-e2e
 
-test-native: refs import-refs | $(BUILD)
+test-native: refs import-refs run-models | $(BUILD)
 	$(TEST_ENV) $(GO) vet ./...
 	$(TEST_ENV) $(GO) test -count=1 -skip TestE2E ./...
 
@@ -81,7 +81,7 @@ test-native: refs import-refs | $(BUILD)
 $(BUILD)/loss_curve.txt: | $(BUILD)
 	$(TEST_ENV) $(GO) test -count=1 -run TestTrainerLossCurveMatchesNative ./engine/
 
-test-wasm: refs import-refs $(BUILD)/loss_curve.txt
+test-wasm: refs import-refs run-models $(BUILD)/loss_curve.txt
 	$(TEST_ENV) GOOS=js GOARCH=wasm $(GO127) test -count=1 -exec="$(WASMEXEC)/go_js_wasm_exec" $(WASM_PKGS)
 	$(TEST_ENV) GOOS=js GOARCH=wasm GOEXPERIMENT=simd $(GO127) test -count=1 -exec="$(WASMEXEC)/go_js_wasm_exec" $(WASM_PKGS)
 	GOOS=js GOARCH=wasm GOEXPERIMENT=simd $(GO127) vet ./host ./wasm
@@ -102,7 +102,7 @@ dist: wasm
 
 ## test-e2e: the demo app served by the real host, driven in Debian's headless
 ## Chromium (screenshots in build/screenshots)
-test-e2e: wasm zoo-models import-refs
+test-e2e: wasm zoo-models import-refs run-models
 	$(TEST_ENV) $(GO) test -count=1 -run TestE2E -v ./host/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|e2e:|_test.go:'; exit $${PIPESTATUS[0]}
 
 ## types: type-check www/edgenn.d.ts and edgenn.js's JSDoc against a usage file
@@ -147,11 +147,17 @@ import-refs:
 bench: $(BUILD)/edgenn $(BUILD)/host.wasm $(BUILD)/host-scalar.wasm anchors wasm run-models
 	ANCHORS=$(ANCHORS) NPM_PREFIX=$(NPM_PREFIX) REFDIR=$(REFDIR) scripts/bench_table.sh
 
+## pipeline-bench: edgenn pipeline (issue 6: one source, many tasks) natively and
+## in wasm SIMD under Node, provider against naive pipelines, medians of REPEATS
+pipeline-bench: $(BUILD)/edgenn $(BUILD)/host.wasm run-models
+	scripts/pipeline_bench.sh
+
 fuzz:
 	$(GO) test ./model/ -run XXX -fuzz FuzzDecode -fuzztime 60s -fuzzminimizetime 5s
 	$(GO) test ./engine/ -run XXX -fuzz FuzzSession -fuzztime 60s -fuzzminimizetime 5s
 	$(GO) test ./engine/ -run XXX -fuzz FuzzOneOp -fuzztime 60s -fuzzminimizetime 5s
 	$(GO) test ./engine/ -run XXX -fuzz FuzzParseDetector -fuzztime 30s -fuzzminimizetime 5s
+	$(GO) test ./engine/ -run XXX -fuzz FuzzPrepare -fuzztime 30s -fuzzminimizetime 5s
 	$(GO) test ./model/onnx/ -run XXX -fuzz FuzzImport -fuzztime 60s -fuzzminimizetime 5s
 	$(GO) test ./model/tfjs/ -run XXX -fuzz FuzzImport -fuzztime 60s -fuzzminimizetime 5s
 

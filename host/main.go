@@ -12,6 +12,7 @@
 //	edgenn eval FILE.enn --data mnist
 //	edgenn serve [--addr 127.0.0.1:8080] [--www DIR] [--wasm DIR] [--models DIR]
 //	edgenn convert IN.onnx|model.json -o OUT.enn [--meta KEY=VALUE ...]
+//	edgenn pipeline [--tasks 1,2,3,4] [--mode provider|naive|naive-tfjs|both|all] [--fps N] [--lanes N]
 package main
 
 import (
@@ -36,6 +37,7 @@ var commands = []command{
 	{"eval", "FILE.enn [--data mnist|DIR]", "accuracy of a classifier on labelled data", cmdEval},
 	{"serve", "[--addr HOST:PORT] [--www DIR] [...]", "serve the app, the wasm and the models over HTTP", cmdServe},
 	{"convert", "IN.onnx|model.json -o OUT.enn [--meta K=V ...]", "import an ONNX or TensorFlow.js model, with a report", cmdConvert},
+	{"pipeline", "[--tasks 1,2,3,4] [--mode both] [...]", "one source, many tasks: Scheduler and Provider against naive pipelines", cmdPipeline},
 }
 
 func main() {

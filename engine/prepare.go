@@ -18,8 +18,57 @@ func Prepare(dst []float32, f *Frame, v View, b Box) error {
 
 // prepScratch keeps Prepare's row buffer between calls.
 type prepScratch struct {
-	rows []float32
-	x, y axisTaps
+	rows, acc []float32
+	need      []bool // source rows the vertical taps read
+	x, y      axisTaps
+}
+
+// horizontalRGB reduces nr source rows from r0 to the view's width, three
+// channels read at byte offsets c0, c1, c2 of each RGBA pixel.
+func (s *prepScratch) horizontalRGB(rows []float32, f *Frame, r0, nr, W int, c0, c1, c2 int) {
+	xs, xi, xw := s.x.start, s.x.idx, s.x.w
+	stride := f.Width * 4
+	for r := 0; r < nr; r++ {
+		if !s.need[r] {
+			continue
+		}
+		src := f.RGBA[(r0+r)*stride : (r0+r+1)*stride]
+		out := rows[r*W*3 : (r+1)*W*3]
+		for o := 0; o < W; o++ {
+			var a0, a1, a2 float32
+			for k := xs[o]; k < xs[o+1]; k++ {
+				p := src[int(xi[k])*4:]
+				p = p[:4]
+				w := xw[k]
+				a0 += w * float32(p[c0])
+				a1 += w * float32(p[c1])
+				a2 += w * float32(p[c2])
+			}
+			out[o*3], out[o*3+1], out[o*3+2] = a0, a1, a2
+		}
+	}
+}
+
+// horizontalGray is horizontalRGB for one grey channel.
+func (s *prepScratch) horizontalGray(rows []float32, f *Frame, r0, nr, W int) {
+	xs, xi, xw := s.x.start, s.x.idx, s.x.w
+	stride := f.Width * 4
+	for r := 0; r < nr; r++ {
+		if !s.need[r] {
+			continue
+		}
+		src := f.RGBA[(r0+r)*stride : (r0+r+1)*stride]
+		out := rows[r*W : (r+1)*W]
+		for o := range out {
+			var a float32
+			for k := xs[o]; k < xs[o+1]; k++ {
+				p := src[int(xi[k])*4:]
+				p = p[:3]
+				a += xw[k] * (0.2989*float32(p[0]) + 0.587*float32(p[1]) + 0.114*float32(p[2]))
+			}
+			out[o] = a
+		}
+	}
 }
 
 func checkFrame(f *Frame) error {
@@ -99,42 +148,26 @@ func (s *prepScratch) prepare(dst []float32, f *Frame, v View, b Box) error {
 		s.rows = make([]float32, need)
 	}
 	rows := s.rows[:need]
-	var off [3]int
-	var wt [3]float32
-	switch v.color() {
-	case "rgb":
-		off = [3]int{0, 1, 2}
-	case "bgr":
-		off = [3]int{2, 1, 0}
-	case "gray":
-		wt = [3]float32{0.2989, 0.587, 0.114}
+	// Rows no vertical tap reads (bilinear or nearest shrinking) are skipped.
+	if cap(s.need) < nr {
+		s.need = make([]bool, nr)
 	}
-	xs, xi, xw := s.x.start, s.x.idx, s.x.w
-	for r := 0; r < nr; r++ {
-		src := f.RGBA[(r0+r)*f.Width*4 : (r0+r+1)*f.Width*4]
-		out := rows[r*W*C : (r+1)*W*C]
-		for o := 0; o < W; o++ {
-			var a0, a1, a2 float32
-			for k := xs[o]; k < xs[o+1]; k++ {
-				p := src[int(xi[k])*4 : int(xi[k])*4+3]
-				w := xw[k]
-				if C == 1 {
-					a0 += w * (wt[0]*float32(p[0]) + wt[1]*float32(p[1]) + wt[2]*float32(p[2]))
-					continue
-				}
-				a0 += w * float32(p[off[0]])
-				a1 += w * float32(p[off[1]])
-				a2 += w * float32(p[off[2]])
-			}
-			if C == 1 {
-				out[o] = a0
-			} else {
-				out[o*3], out[o*3+1], out[o*3+2] = a0, a1, a2
-			}
-		}
+	s.need = s.need[:nr]
+	clear(s.need)
+	for _, i := range s.y.idx {
+		s.need[int(i)-r0] = true
+	}
+	switch v.color() {
+	case "gray":
+		s.horizontalGray(rows, f, r0, nr, W)
+	case "bgr":
+		s.horizontalRGB(rows, f, r0, nr, W, 2, 1, 0)
+	default:
+		s.horizontalRGB(rows, f, r0, nr, W, 0, 1, 2)
 	}
 
-	// Vertical pass, then normalisation and layout.
+	// Vertical pass: each view row blends whole source rows, then the
+	// values are normalised into place.
 	var inv, sub [3]float32
 	for c := 0; c < C; c++ {
 		inv[c] = 1 / v.std(c)
@@ -142,26 +175,43 @@ func (s *prepScratch) prepare(dst []float32, f *Frame, v View, b Box) error {
 	}
 	nchw := v.layout() == "nchw"
 	ys, yi, yw := s.y.start, s.y.idx, s.y.w
+	n := W * C
+	if cap(s.acc) < n {
+		s.acc = make([]float32, n)
+	}
+	acc := s.acc[:n]
 	plane := W * H
-	var acc [3]float32
 	for o := 0; o < H; o++ {
-		for x := 0; x < W; x++ {
-			acc = [3]float32{}
-			for k := ys[o]; k < ys[o+1]; k++ {
-				row := rows[(int(yi[k])-r0)*W*C:]
-				w := yw[k]
-				for c := 0; c < C; c++ {
-					acc[c] += w * row[x*C+c]
-				}
+		clear(acc)
+		for k := ys[o]; k < ys[o+1]; k++ {
+			row := rows[(int(yi[k])-r0)*n : (int(yi[k])-r0+1)*n]
+			w := yw[k]
+			for i, x := range row {
+				acc[i] += w * x
 			}
+		}
+		if nchw {
 			for c := 0; c < C; c++ {
-				val := (acc[c] - sub[c]) * inv[c]
-				if nchw {
-					dst[c*plane+o*W+x] = val
-				} else {
-					dst[(o*W+x)*C+c] = val
+				out := dst[c*plane+o*W : c*plane+(o+1)*W]
+				m, k := sub[c], inv[c]
+				for x := range out {
+					out[x] = (acc[x*C+c] - m) * k
 				}
 			}
+			continue
+		}
+		out := dst[o*n : (o+1)*n]
+		if C == 1 {
+			m, k := sub[0], inv[0]
+			for i, a := range acc {
+				out[i] = (a - m) * k
+			}
+			continue
+		}
+		for i := 0; i+2 < n; i += 3 {
+			out[i] = (acc[i] - sub[0]) * inv[0]
+			out[i+1] = (acc[i+1] - sub[1]) * inv[1]
+			out[i+2] = (acc[i+2] - sub[2]) * inv[2]
 		}
 	}
 	return nil

@@ -421,3 +421,30 @@ func TestViewToFrame(t *testing.T) {
 		t.Errorf("square crop: got %v, want (95,50)-(115,70)", got)
 	}
 }
+
+// BenchmarkPrepare times the views of the Watch page's tasks on a 640x480
+// frame: the detector's letterbox, a face crop, the classifier's view.
+func BenchmarkPrepare(b *testing.B) {
+	f := testFrame(1, 640, 480, 1)
+	u := [3]float32{127.5, 127.5, 127.5}
+	for _, c := range []struct {
+		name string
+		v    View
+		box  Box
+	}{
+		{"letterbox256-area", View{Width: 256, Height: 256, Fit: "letterbox", Resize: "area", Mean: u, Std: u}, Box{}},
+		{"letterbox256-bilinear", View{Width: 256, Height: 256, Fit: "letterbox", Mean: u, Std: u}, Box{}},
+		{"face64-gray-area", View{Crop: "face", Square: true, Enlarge: 1.2, Width: 64, Height: 64, Color: "gray", Resize: "area", Mean: u, Std: u}, Box{250, 100, 370, 240}},
+		{"classify128-area", View{Width: 128, Height: 128, Resize: "area", Std: [3]float32{255, 255, 255}}, Box{}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			dst := make([]float32, c.v.Len())
+			var s prepScratch
+			for i := 0; i < b.N; i++ {
+				if err := s.prepare(dst, &f, c.v, c.box); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

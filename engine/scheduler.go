@@ -163,6 +163,15 @@ type Scheduler struct {
 	timer   *time.Timer
 	timerAt time.Time // zero when no wake is pending
 
+	// A reservation bets that resTask will be ready by resBy. When the bet
+	// fails (a source that waits for results before its next frame, a
+	// detector that found no face), reservations stop until noReserve,
+	// a backoff that doubles with each miss in a row.
+	resTask   *task
+	resBy     time.Time
+	resMisses int
+	noReserve time.Time
+
 	winStart time.Time // overload control window
 	winBusy  time.Duration
 	calm     int     // windows in a row with room to spare

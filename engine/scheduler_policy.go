@@ -16,7 +16,11 @@ import (
 //  3. Reservation: a task does not take a lane if, by its expected run
 //     time, a more important task (not over its share) will be ready and
 //     no other lane will be free for it. Runs are not preempted, so this is
-//     how the top task keeps its solo latency on shared lanes.
+//     how the top task keeps its solo latency on shared lanes. The
+//     expectation is a bet (the next frame on the source's clock, a child
+//     after its parent): when the task is not ready in time, as with a
+//     source that waits for the results before its next frame, the lane
+//     sat idle for nothing, and reservations stop for a backoff.
 //  4. Overload: every Adapt period, if the lanes were nearly all busy and
 //     inputs were dropped or rates missed, the least important task above
 //     its floor has its rate lowered (and the next ones up, while the tasks
@@ -27,6 +31,7 @@ import (
 // pick chooses the task lane l runs next, or returns when to look again.
 // Called with s.mu held.
 func (s *Scheduler) pick(l *lane, now time.Time) (*task, time.Time) {
+	s.settleReservation(now)
 	var wake time.Time
 	c := s.cands[:0]
 	minVT := math.Inf(1)
@@ -84,7 +89,7 @@ func earliest(a, b time.Time) time.Time {
 // that will be ready before c would finish, and if so when to look again.
 // Called with s.mu held.
 func (s *Scheduler) reserved(l *lane, c *task, now time.Time, minVT float64) (time.Time, bool) {
-	if c.cost == 0 {
+	if c.cost == 0 || now.Before(s.noReserve) {
 		return time.Time{}, false
 	}
 	end := now.Add(c.cost)
@@ -124,10 +129,37 @@ func (s *Scheduler) reserved(l *lane, c *task, now time.Time, minVT float64) (ti
 			}
 		}
 		if !found {
+			if s.resTask == nil || r.Before(s.resBy) {
+				s.resTask, s.resBy = h, r.Add(max(tol, s.framePer/4, time.Millisecond))
+			}
 			return recheck, true
 		}
 	}
 	return time.Time{}, false
+}
+
+// Reservation backoff: after a reservation whose task did not become ready
+// in time, none for reserveBackoff, doubling with each miss in a row up to
+// maxReserveBackoff.
+const (
+	reserveBackoff    = time.Second
+	maxReserveBackoff = 16 * time.Second
+)
+
+// settleReservation scores the pending reservation bet, if any: won when
+// its task is ready or running, lost when its time has passed. Called with
+// s.mu held.
+func (s *Scheduler) settleReservation(now time.Time) {
+	h := s.resTask
+	switch {
+	case h == nil:
+	case h.running || (h.hasPend && h.wants(h.pend)):
+		s.resTask, s.resMisses = nil, 0
+	case now.After(s.resBy):
+		s.resTask = nil
+		s.resMisses++
+		s.noReserve = now.Add(min(reserveBackoff<<min(s.resMisses-1, 8), maxReserveBackoff))
+	}
 }
 
 // expectReady estimates when t will next be ready to start, and when the

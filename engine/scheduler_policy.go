@@ -24,8 +24,9 @@ import (
 //  4. Overload: every Adapt period, if the lanes were nearly all busy and
 //     inputs were dropped or rates missed, the least important task above
 //     its floor has its rate lowered (and the next ones up, while the tasks
-//     cut held too little lane time for the cut to matter); when there is
-//     room again rates come back, most important first, a step at a time.
+//     cut held too little lane time for the cut to matter; never the most
+//     important ones); when the lanes have room again rates come back,
+//     most important first, a step at a time.
 //     Latency stays bounded regardless: a task holds one pending input.
 
 // pick chooses the task lane l runs next, or returns when to look again.
@@ -266,7 +267,9 @@ func (s *Scheduler) control(now time.Time) {
 	case util >= busyHigh && (dropped > 0 || missed):
 		s.calm = 0
 		s.shed(win, busy)
-	case util < busyLow && dropped == 0:
+	case util < busyLow:
+		// Room on the lanes: drops now come from rates or reservations,
+		// not from overload.
 		s.calm++
 		if s.calm >= calmWindows {
 			s.calm = 0
@@ -305,6 +308,12 @@ func (s *Scheduler) shed(win, busy time.Duration) {
 			t := s.byPrio[j]
 			if v != nil && t.Priority != v.Priority {
 				break
+			}
+			if t.Priority == s.byPrio[0].Priority {
+				// The most important tasks are never shed: if they alone
+				// exceed the lanes, newest-frame-only already bounds them,
+				// and cutting them would idle lanes the rest are kept from.
+				continue
 			}
 			got := float64(t.winRuns) / win.Seconds()
 			c := t.eff

@@ -420,6 +420,8 @@ export interface TaskResult {
   boxes?: [number, number, number, number][];
   /** A detector's detections in frame pixels. */
   detections?: Detection[];
+  /** A chained task's result per box: the box and its slice of each output. */
+  items?: { box: [number, number, number, number]; outputs: Record<string, Float32Array> }[];
   error?: Error;
 }
 

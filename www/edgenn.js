@@ -940,7 +940,7 @@ export class Source {
     /** @internal */ this._enn = enn;
     /** @internal */ this._key = pool.nextKey++;
     /** @internal */ this._closed = false;
-    /** @internal @type {Map<string, {model: Model, callback: (r: TaskResult) => void, boxes?: string}>} */
+    /** @internal @type {Map<string, {model: Model, callback: (r: TaskResult) => void, boxes?: string, chained: boolean}>} */
     this._tasks = new Map();
     /** @internal */ this._frame = 0;
     /** @internal */
@@ -1000,7 +1000,7 @@ export class Source {
     }
     await this._ready;
     await this._slot.call({ op: "sourceAttach", source: this._key, task });
-    this._tasks.set(name, { model, callback, boxes });
+    this._tasks.set(name, { model, callback, boxes, chained: task.from !== undefined });
   }
 
   /**
@@ -1123,6 +1123,14 @@ export class Source {
       t.model.info.outputs.forEach((v, i) => { /** @type {any} */ (res.outputs)[v.name] = r.outputs[i]; });
       res.boxes = r.boxes;
       if (r.detections) res.detections = r.detections;
+      if (t.chained) {
+        // One item per box: its box and its slice of each output.
+        res.items = r.boxes.map((/** @type {[number, number, number, number]} */ box, /** @type {number} */ i) => ({ box,
+          outputs: Object.fromEntries(Object.entries(/** @type {Record<string, Float32Array>} */ (res.outputs)).map(([k, o]) => {
+            const per = o.length / r.batch;
+            return [k, o.subarray(i * per, (i + 1) * per)];
+          })) }));
+      }
     }
     try {
       t.callback(res);

@@ -245,10 +245,9 @@ export function mountWatch(app, demo) {
       state.faces = r.detections ?? [];
       section.dataset.faces = String(state.faces.length);
     } else if (r.task === "emotion") {
-      const p = outs[models.emotion.info.outputs[0].name];
-      const n = models.emotions.length;
-      state.moods = (r.boxes ?? []).map((box, i) => {
-        const { index, prob } = argmax(p.subarray(i * n, (i + 1) * n));
+      const name = models.emotion.info.outputs[0].name;
+      state.moods = (r.items ?? []).map(({ box, outputs }) => {
+        const { index, prob } = argmax(outputs[name]);
         return { box, emotion: models?.emotions[index] ?? String(index), prob };
       });
       section.dataset.topEmotion = state.moods[0]?.emotion ?? "";

@@ -79,6 +79,9 @@ describe("a source shared by four tasks", { skip: !existsSync(join(runModels, "b
     assert.deepEqual(mood.boxes, faces.all.find((r) => r.frame === mood.frame).boxes);
     const p = mood.outputs[emotion.info.outputs[0].name];
     assert.equal(p.length, 7);
+    assert.equal(mood.items.length, 1);
+    assert.deepEqual(mood.items[0].box, mood.boxes[0]);
+    assert.deepEqual(mood.items[0].outputs[emotion.info.outputs[0].name], p);
     const top = p.indexOf(Math.max(...p));
     assert.equal(emotions[top], "happy", `probabilities ${Array.from(p)}`);
 

@@ -11,7 +11,7 @@
 // frames, faces, top-emotion, top-class, prepared, shared, runs-<task>) and
 // as window.__edgenn_demo.watch.
 
-import { LossChart } from "./chart.js";
+import { LossChart, frame } from "./chart.js";
 import { $, formatBytes, formatMs } from "./ui.js";
 
 /** @typedef {import("./app.js").App} App */
@@ -442,36 +442,8 @@ class RateChart extends LossChart {
   }
 
   draw() {
-    const c = this.canvas;
-    const dpr = window.devicePixelRatio || 1;
-    const w = Math.max(1, Math.round(c.clientWidth * dpr)), h = Math.max(1, Math.round(c.clientHeight * dpr));
-    if (c.width !== w || c.height !== h) {
-      c.width = w;
-      c.height = h;
-    }
-    const ctx = /** @type {CanvasRenderingContext2D} */ (c.getContext("2d"));
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    const W = w / dpr, H = h / dpr;
-    const pad = { l: 36, r: 12, t: 12, b: 26 };
-    ctx.clearRect(0, 0, W, H);
-    ctx.font = "11px system-ui, sans-serif";
     const all = [...this.series.values()].flat();
-    const top = niceCeil(Math.max(...all, FPS));
-    const x = (/** @type {number} */ i) => pad.l + (i / (HISTORY - 1)) * (W - pad.l - pad.r);
-    const y = (/** @type {number} */ v) => pad.t + (1 - Math.min(v, top) / top) * (H - pad.t - pad.b);
-    ctx.strokeStyle = "#e2e8f0";
-    ctx.fillStyle = "#64748b";
-    ctx.lineWidth = 1;
-    ctx.textAlign = "right";
-    ctx.textBaseline = "middle";
-    for (let k = 0; k <= 4; k++) {
-      const v = (top * k) / 4;
-      ctx.beginPath();
-      ctx.moveTo(pad.l, y(v));
-      ctx.lineTo(W - pad.r, y(v));
-      ctx.stroke();
-      ctx.fillText(String(+v.toPrecision(2)), pad.l - 6, y(v));
-    }
+    const { ctx, H, pad, x, y } = frame(this.canvas, { l: 36, r: 12, t: 12, b: 26 }, HISTORY, Math.max(...all, FPS), (v) => String(+v.toPrecision(2)));
     // The legend below doubles as the x axis' caption.
     ctx.textAlign = "left";
     ctx.textBaseline = "top";
@@ -500,9 +472,3 @@ class RateChart extends LossChart {
   }
 }
 
-/** niceCeil rounds v up to 1, 2 or 5 times a power of ten. @param {number} v */
-function niceCeil(v) {
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 5, 10]) if (v <= m * p) return m * p;
-  return 10 * p;
-}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/edgenn/edgenn/model"
 )
 
 // Runner is one lane of compute: a goroutine natively, a Web Worker reached
@@ -41,20 +43,9 @@ func (m Sessions) Run(task string, batch int, input []float32) ([][]float32, err
 			per = len(input) / batch
 		}
 		return nil, errors.New("engine: task " + strconv.Quote(task) + ": model input " + strconv.Quote(in.name) + " of shape " +
-			shapeString(in.shape) + " takes " + strconv.Itoa(in.perSample) + " values a sample, the view gives " + strconv.Itoa(per))
+			model.ShapeString(in.shape) + " takes " + strconv.Itoa(in.perSample) + " values a sample, the view gives " + strconv.Itoa(per))
 	}
 	return s.Run(input)
-}
-
-func shapeString(s []int) string {
-	b := []byte{'['}
-	for i, d := range s {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, int64(d), 10)
-	}
-	return string(append(b, ']'))
 }
 
 // Task is one model watching the source.

@@ -4,10 +4,12 @@ package main
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"syscall/js"
 
 	"github.com/edgenn/edgenn/engine"
+	"github.com/edgenn/edgenn/model"
 )
 
 // source is one input shared by many tasks: an engine.Scheduler over an
@@ -180,13 +182,12 @@ func sourceAttach(src *source, args []js.Value) (any, error) {
 	}
 	t.View = v
 	if shp := o.Get("inputShape"); shp.Type() == js.TypeObject {
-		want := v.Shape()
-		ok := shp.Length() == len(want)
-		for i := 0; ok && i < len(want); i++ {
-			ok = shp.Index(i).Int() == want[i]
+		have := make([]int, shp.Length())
+		for i := range have {
+			have[i] = shp.Index(i).Int()
 		}
-		if !ok {
-			return nil, errors.New("task " + strconv.Quote(t.Name) + ": the model's input " + shapeString(shp) + " does not fit the view's " + intsString(want))
+		if want := v.Shape(); !slices.Equal(have, want) {
+			return nil, errors.New("task " + strconv.Quote(t.Name) + ": the model's input " + model.ShapeString(have) + " does not fit the view's " + model.ShapeString(want))
 		}
 	}
 	if d := o.Get("detector"); d.Type() == js.TypeObject {
@@ -317,26 +318,4 @@ func sourceClose(args []js.Value) (any, error) {
 		go src.s.Close() // waits for lanes that wait on JS: never block the caller
 		return nil, nil
 	})(args)
-}
-
-func shapeString(v js.Value) string {
-	s := "["
-	for i := 0; i < v.Length(); i++ {
-		if i > 0 {
-			s += ", "
-		}
-		s += strconv.Itoa(v.Index(i).Int())
-	}
-	return s + "]"
-}
-
-func intsString(v []int) string {
-	s := "["
-	for i, d := range v {
-		if i > 0 {
-			s += ", "
-		}
-		s += strconv.Itoa(d)
-	}
-	return s + "]"
 }

@@ -118,7 +118,7 @@ describe("a source shared by four tasks", { skip: !existsSync(join(runModels, "b
     const reported = [];
     const src = enn.source(null, { onError: (e) => reported.push(e.message) });
     assert.throws(() => enn.source(null, { onError: 1 }), /onError must be a function/);
-    await assert.rejects(src.attach(digitsModel, { resize: [30, 30], gray: true }, () => {}), /input \[28, 28, 1\] does not fit the view's \[30, 30, 1\]/);
+    await assert.rejects(src.attach(digitsModel, { resize: [30, 30], gray: true }, () => {}), /input \[28,28,1\] does not fit the view's \[30,30,1\]/);
     await assert.rejects(src.attach(emotion, { crop: "face" }, () => {}), /no attached task produces "face" boxes/);
     await assert.rejects(src.attach(digitsModel, { filter: "cubic" }, () => {}), /unknown resize "cubic"/);
     await assert.rejects(src.attach(digitsModel, {}, () => {}, { speed: 2 }), /unknown option "speed"/);

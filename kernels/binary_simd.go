@@ -6,7 +6,10 @@
 
 package kernels
 
-import "simd/archsimd"
+import (
+	"simd/archsimd"
+	"unsafe"
+)
 
 func init() {
 	hot.binSame, hotSIMD.binSame = binSameSIMD, binSameSIMD
@@ -33,6 +36,12 @@ func binSameSIMD4(op BinaryOp, a, b, out []float32) int {
 	i := 0
 	switch op {
 	case BinAdd:
+		if n >= 16 {
+			// a, b and out hold n values (sliced above): binAdd16SIMD's
+			// invariant.
+			i = n &^ 15
+			binAdd16SIMD(uintptr(i/16), unsafe.Pointer(unsafe.SliceData(a)), unsafe.Pointer(unsafe.SliceData(b)), unsafe.Pointer(unsafe.SliceData(out)))
+		}
 		for ; i <= n-4; i += 4 {
 			archsimd.LoadFloat32x4(a[i:]).Add(archsimd.LoadFloat32x4(b[i:])).Store(out[i:])
 		}
@@ -64,6 +73,31 @@ func binSameSIMD4(op BinaryOp, a, b, out []float32) int {
 		}
 	}
 	return i
+}
+
+// binAdd16SIMD stores a[i]+b[i] at out[i] for the n16*16 (n16 >= 1) float32s
+// at a, b and out, 16 per iteration: a residual Add's sweep over a whole
+// activation (BlazeFace's blocks), where the checked, one-vector loop spent
+// more on its loop than on the adds. One loop in its own function, no test
+// at its head, pointers bumped: the shape Go's wasm port and V8 keep in
+// registers (see gemmTileSIMD). out may be a or b (in place).
+//
+//go:noinline
+func binAdd16SIMD(n16 uintptr, a, b, out unsafe.Pointer) {
+	for {
+		x0 := archsimd.LoadFloat32x4Array((*[4]float32)(a)).Add(archsimd.LoadFloat32x4Array((*[4]float32)(b)))
+		x1 := archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(a, 16))).Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(b, 16))))
+		x0.StoreArray((*[4]float32)(out))
+		x1.StoreArray((*[4]float32)(unsafe.Add(out, 16)))
+		x2 := archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(a, 32))).Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(b, 32))))
+		x3 := archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(a, 48))).Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(b, 48))))
+		x2.StoreArray((*[4]float32)(unsafe.Add(out, 32)))
+		x3.StoreArray((*[4]float32)(unsafe.Add(out, 48)))
+		if n16--; n16 == 0 {
+			return
+		}
+		a, b, out = unsafe.Add(a, 64), unsafe.Add(b, 64), unsafe.Add(out, 64)
+	}
 }
 
 // binScalarBSIMD is binScalarBScalar four lanes at a time.

@@ -5,6 +5,7 @@
 package kernels
 
 import (
+	"math"
 	"simd/archsimd"
 	"unsafe"
 )
@@ -15,6 +16,10 @@ func init() { dwRow = dwRowSIMD }
 // dwRowScalar for what it computes. Its per-element order is the scalar
 // twin's, so results are bit-identical.
 func dwRowSIMD(x, w, bias []float32, t dwTaps, npix int, y []float32) {
+	if t.nky == 3 && t.nkx == 3 && t.c >= 4 && t.cs == t.c && t.xstep == t.c && npix >= 4 {
+		dwRow3x3S1SIMD(x, w, bias, t, npix, y)
+		return
+	}
 	if t.nky == 3 && t.nkx == 3 && t.c >= 4 {
 		dwRow3x3SIMD(x, w, bias, t, npix, y)
 		return
@@ -45,6 +50,186 @@ func dwRowSIMD(x, w, bias []float32, t dwTaps, npix int, y []float32) {
 	}
 	if cv < C {
 		dwRowScalarFrom(x, w, bias, t, npix, y, cv)
+	}
+}
+
+// dwRow3x3S1SIMD is dwRowSIMD for a full 3x3 window at stride 1 and
+// dilation 1 (BlazeFace's and Xception's depthwise layers) on runs of at
+// least 4 pixels: per block of 4 channels, dwTile3x3S1SIMD sweeps the run 4
+// pixels at a time, the pixels left over as one more group that overlaps
+// the previous one (a pixel computed twice gets the same bits); the scalar
+// twin takes the channels past the last whole vector. Same order, same bits.
+func dwRow3x3S1SIMD(x, w, bias []float32, t dwTaps, npix int, y []float32) {
+	C, rs := t.c, t.rs
+	cv := C &^ 3
+	// Invariant for dwTile3x3S1SIMD's unsafe addressing: for pixel i <
+	// npix, tap (ky, kx) and ch < cv, x[(i+kx)*C+ky*rs+ch : +4] and
+	// y[i*C+ch : +4] are in range; w holds the 9 taps of C channels.
+	if len(x) < (npix-1)*C+2*rs+2*C+C || len(w) < 9*C || len(bias) < C || len(y) < npix*C {
+		panic("kernels: depthwise 3x3 row out of bounds")
+	}
+	g := npix / 4
+	xb, yb := unsafe.Pointer(unsafe.SliceData(x)), unsafe.Pointer(unsafe.SliceData(y))
+	wb, bb := unsafe.Pointer(unsafe.SliceData(w)), unsafe.Pointer(unsafe.SliceData(bias))
+	c4, rs4 := uintptr(C)*4, uintptr(rs)*4
+	last := uintptr(npix-4) * c4 // the last 4 pixels, when 4 does not divide npix
+	for ch := uintptr(0); ch < uintptr(cv)*4; ch += 16 {
+		dwTile3x3S1SIMD(uintptr(g), xb, ch, rs4, c4, unsafe.Add(wb, ch), unsafe.Add(bb, ch), unsafe.Add(yb, ch), t.lo, t.hi)
+		if npix%4 != 0 {
+			dwTile3x3S1SIMD(1, xb, last+ch, rs4, c4, unsafe.Add(wb, ch), unsafe.Add(bb, ch), unsafe.Add(yb, last+ch), t.lo, t.hi)
+		}
+	}
+	if cv < C {
+		dwRowScalarFrom(x, w, bias, t, npix, y, cv)
+	}
+}
+
+// dwTile3x3S1SIMD computes g >= 1 groups of 4 consecutive output pixels of
+// one block of 4 channels: pixel i of a group at xb+xo+i*c4, its tap (ky,
+// kx) at +ky*rs4+kx*c4 with its weight at w+(3*ky+kx)*c4, the bias at b,
+// the output at y+i*c4; the next group 4*c4 on. Each input vector is loaded
+// once per row of taps and used for every pixel of the group it reaches (6
+// loads a row instead of 12). V8 issues a block's loads ahead of its
+// arithmetic, and nine weights, four sums and a row's inputs do not fit
+// its 15 vector registers: so each tap row loads its own 3 weights and
+// ends with a store that no later load may move above. Like gemmTileSIMD
+// it is its own function with one loop, no test at its head and its loads
+// written out, so that Go schedules it in source order. Each pixel's sum
+// runs from zero over the taps in row-major order, as dwRowScalar's.
+//
+//go:noinline
+func dwTile3x3S1SIMD(g uintptr, xb unsafe.Pointer, xo, rs4, c4 uintptr, w, b, y unsafe.Pointer, lo, hi float32) {
+	clampLo, clampHi := lo >= -math.MaxFloat32, hi <= math.MaxFloat32
+	p := unsafe.Add(xb, xo)
+	for {
+		var a0, a1, a2, a3, v, wa, wb, wc archsimd.Float32x4
+		var q unsafe.Pointer
+		// Tap row 0: its 3 weights, then inputs j = 0..5 of the row, each
+		// feeding pixels j-2..j.
+		q = w
+		wa = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		q = unsafe.Add(q, c4)
+		wb = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		q = unsafe.Add(q, c4)
+		wc = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		q = p
+		v = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		a0 = a0.Add(v.Mul(wa))
+		q = unsafe.Add(q, c4)
+		v = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		a0 = a0.Add(v.Mul(wb))
+		a1 = a1.Add(v.Mul(wa))
+		q = unsafe.Add(q, c4)
+		v = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		a0 = a0.Add(v.Mul(wc))
+		a1 = a1.Add(v.Mul(wb))
+		a2 = a2.Add(v.Mul(wa))
+		q = unsafe.Add(q, c4)
+		v = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		a1 = a1.Add(v.Mul(wc))
+		a2 = a2.Add(v.Mul(wb))
+		a3 = a3.Add(v.Mul(wa))
+		q = unsafe.Add(q, c4)
+		v = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		a2 = a2.Add(v.Mul(wc))
+		a3 = a3.Add(v.Mul(wb))
+		q = unsafe.Add(q, c4)
+		v = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		a3 = a3.Add(v.Mul(wc))
+		// A store V8 cannot move loads above: it keeps the next row's
+		// loads from being hoisted here, which would spill (the final
+		// value overwrites it).
+		a0.StoreArray((*[4]float32)(y))
+		// Tap row 1: its 3 weights, then inputs j = 0..5 of the row, each
+		// feeding pixels j-2..j.
+		q = unsafe.Add(w, 3*c4)
+		wa = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		q = unsafe.Add(q, c4)
+		wb = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		q = unsafe.Add(q, c4)
+		wc = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		q = unsafe.Add(p, rs4)
+		v = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		a0 = a0.Add(v.Mul(wa))
+		q = unsafe.Add(q, c4)
+		v = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		a0 = a0.Add(v.Mul(wb))
+		a1 = a1.Add(v.Mul(wa))
+		q = unsafe.Add(q, c4)
+		v = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		a0 = a0.Add(v.Mul(wc))
+		a1 = a1.Add(v.Mul(wb))
+		a2 = a2.Add(v.Mul(wa))
+		q = unsafe.Add(q, c4)
+		v = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		a1 = a1.Add(v.Mul(wc))
+		a2 = a2.Add(v.Mul(wb))
+		a3 = a3.Add(v.Mul(wa))
+		q = unsafe.Add(q, c4)
+		v = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		a2 = a2.Add(v.Mul(wc))
+		a3 = a3.Add(v.Mul(wb))
+		q = unsafe.Add(q, c4)
+		v = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		a3 = a3.Add(v.Mul(wc))
+		// A store V8 cannot move loads above: it keeps the next row's
+		// loads from being hoisted here, which would spill (the final
+		// value overwrites it).
+		a0.StoreArray((*[4]float32)(y))
+		// Tap row 2: its 3 weights, then inputs j = 0..5 of the row, each
+		// feeding pixels j-2..j.
+		q = unsafe.Add(w, 6*c4)
+		wa = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		q = unsafe.Add(q, c4)
+		wb = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		q = unsafe.Add(q, c4)
+		wc = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		q = unsafe.Add(p, 2*rs4)
+		v = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		a0 = a0.Add(v.Mul(wa))
+		q = unsafe.Add(q, c4)
+		v = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		a0 = a0.Add(v.Mul(wb))
+		a1 = a1.Add(v.Mul(wa))
+		q = unsafe.Add(q, c4)
+		v = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		a0 = a0.Add(v.Mul(wc))
+		a1 = a1.Add(v.Mul(wb))
+		a2 = a2.Add(v.Mul(wa))
+		q = unsafe.Add(q, c4)
+		v = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		a1 = a1.Add(v.Mul(wc))
+		a2 = a2.Add(v.Mul(wb))
+		a3 = a3.Add(v.Mul(wa))
+		q = unsafe.Add(q, c4)
+		v = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		a2 = a2.Add(v.Mul(wc))
+		a3 = a3.Add(v.Mul(wb))
+		q = unsafe.Add(q, c4)
+		v = archsimd.LoadFloat32x4Array((*[4]float32)(q))
+		a3 = a3.Add(v.Mul(wc))
+		bv := archsimd.LoadFloat32x4Array((*[4]float32)(b))
+		a0, a1, a2, a3 = a0.Add(bv), a1.Add(bv), a2.Add(bv), a3.Add(bv)
+		if clampLo {
+			l := archsimd.BroadcastFloat32x4(lo)
+			a0, a1, a2, a3 = a0.Max(l), a1.Max(l), a2.Max(l), a3.Max(l)
+		}
+		if clampHi {
+			h := archsimd.BroadcastFloat32x4(hi)
+			a0, a1, a2, a3 = a0.Min(h), a1.Min(h), a2.Min(h), a3.Min(h)
+		}
+		a0.StoreArray((*[4]float32)(y))
+		y = unsafe.Add(y, c4)
+		a1.StoreArray((*[4]float32)(y))
+		y = unsafe.Add(y, c4)
+		a2.StoreArray((*[4]float32)(y))
+		y = unsafe.Add(y, c4)
+		a3.StoreArray((*[4]float32)(y))
+		if g--; g == 0 {
+			return
+		}
+		y = unsafe.Add(y, c4)
+		p = unsafe.Add(p, 4*c4)
 	}
 }
 

@@ -13,6 +13,9 @@ func TestDepthwiseMobileNetShapes(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	for _, s := range []struct{ hw, c, stride int }{
 		{16, 8, 1}, {16, 16, 2}, {8, 32, 1}, {8, 64, 2}, {5, 128, 1}, {4, 256, 2}, {3, 4, 1}, {2, 4, 2}, {1, 8, 1},
+		// Stride-1 rows of 4k+1..4k+3 pixels (an overlapping last group of
+		// 4) and C not a multiple of 4 (channels left to the scalar twin).
+		{6, 12, 1}, {7, 6, 1}, {11, 5, 1}, {9, 24, 1},
 	} {
 		p := ConvParams{H: s.hw, W: s.hw, C: s.c, KH: 3, KW: 3, OC: s.c, Group: s.c,
 			StrideH: s.stride, StrideW: s.stride, DilationH: 1, DilationW: 1}

@@ -38,6 +38,10 @@ func poolSIMD(p PoolParams, n int, x, y []float32, avg bool) {
 	}
 	xp, yp := unsafe.Pointer(unsafe.SliceData(x)), unsafe.Pointer(unsafe.SliceData(y))
 	rsb, csb := uintptr(p.W*c)*4, uintptr(c)*4
+	if !avg && c >= 4 && p.KH == 3 && p.KW == 3 {
+		poolMax3x3SIMD(p, n, oh, ow, xp, yp)
+		return
+	}
 	if c >= 4 && p.PadTop == 0 && p.PadBottom == 0 && p.PadLeft == 0 && p.PadRight == 0 {
 		poolUnpaddedSIMD(p, n, oh, ow, xp, yp, avg)
 		return
@@ -161,6 +165,66 @@ func poolUnpaddedSIMD(p PoolParams, n, oh, ow int, xp, yp unsafe.Pointer, avg bo
 				yo = unsafe.Add(yo, csb)
 			}
 		}
+	}
+}
+
+// poolMax3x3SIMD is poolSIMD for a 3x3 max pool with C >= 4, padded or
+// not (Xception's SAME 3x3/2 pools): each output pixel is the max over its
+// whole 3x3 window with every tap outside the image clamped to the nearest
+// row or column inside it. That cell is in the window too, and max is
+// exact, commutative and idempotent (NaN wins, -0 < +0 in any order), so
+// the result is poolScalar's, and no pixel needs the clipped-window loop.
+// x and y are poolSIMD's, past its bounds check.
+func poolMax3x3SIMD(p PoolParams, n, oh, ow int, xp, yp unsafe.Pointer) {
+	c := p.C
+	img, oimg := p.H*p.W*c, oh*ow*c
+	rsb, csb := uintptr(p.W*c)*4, uintptr(c)*4
+	clampRow := func(i int) uintptr { return uintptr(min(max(i, 0), p.H-1)) * rsb }
+	clampCol := func(i int) uintptr { return uintptr(min(max(i, 0), p.W-1)) * csb }
+	nv, tail := uintptr(c/4), uintptr(c%4)
+	for b := range n {
+		xb, yo := unsafe.Add(xp, uintptr(b*img)*4), unsafe.Add(yp, uintptr(b*oimg)*4)
+		for oy := range oh {
+			y0 := oy*p.StrideH - p.PadTop
+			r0 := unsafe.Add(xb, clampRow(y0))
+			r1 := unsafe.Add(xb, clampRow(y0+1))
+			r2 := unsafe.Add(xb, clampRow(y0+2))
+			for ox := range ow {
+				x0 := ox*p.StrideW - p.PadLeft
+				c0, c1, c2 := clampCol(x0), clampCol(x0+1), clampCol(x0+2)
+				poolMax9SIMD(nv, r0, r1, r2, c0, c1, c2, yo)
+				if tail != 0 {
+					// The last 4 channels, overlapping the previous vector.
+					o := (nv-1)*16 + tail*4
+					poolMax9SIMD(1, unsafe.Add(r0, o), unsafe.Add(r1, o), unsafe.Add(r2, o), c0, c1, c2, unsafe.Add(yo, o))
+				}
+				yo = unsafe.Add(yo, csb)
+			}
+		}
+	}
+}
+
+// poolMax9SIMD stores at yo, for nv >= 1 consecutive vectors of 4 channels,
+// the max of the 9 vectors at r_i+c_j. Its own function with one loop (no
+// test at its head), so that V8 keeps its pointers in registers.
+//
+//go:noinline
+func poolMax9SIMD(nv uintptr, r0, r1, r2 unsafe.Pointer, c0, c1, c2 uintptr, yo unsafe.Pointer) {
+	for {
+		a := archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r0, c0)))
+		a = a.Max(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r0, c1))))
+		a = a.Max(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r0, c2))))
+		b := archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r1, c0)))
+		b = b.Max(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r1, c1))))
+		b = b.Max(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r1, c2))))
+		d := archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r2, c0)))
+		d = d.Max(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r2, c1))))
+		d = d.Max(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r2, c2))))
+		a.Max(b).Max(d).StoreArray((*[4]float32)(yo))
+		if nv--; nv == 0 {
+			return
+		}
+		r0, r1, r2, yo = unsafe.Add(r0, 16), unsafe.Add(r1, 16), unsafe.Add(r2, 16), unsafe.Add(yo, 16)
 	}
 }
 

@@ -15,6 +15,14 @@ func poolCases(r *rand.Rand) []naive.Pool2D {
 		{N: 1, H: 10, W: 11, C: 8, KH: 2, KW: 2, SH: 4, SW: 3}, // stride > kernel
 		{N: 1, H: 5, W: 5, C: 5, KH: 5, KW: 5, SH: 1, SW: 1, PT: 4, PB: 4, PL: 4, PR: 4},
 		{N: 1, H: 1, W: 1, C: 33, KH: 1, KW: 1, SH: 1, SW: 1},
+		// 3x3 max pools on C >= 4 (the SIMD path that clamps taps into the
+		// image): Xception's SAME 3x3/2 on odd and even sizes, whole and
+		// overlapping vectors, stride 1, uneven and maximal pads, batch 2.
+		{N: 2, H: 9, W: 9, C: 8, KH: 3, KW: 3, SH: 2, SW: 2, PT: 1, PB: 1, PL: 1, PR: 1},
+		{N: 1, H: 8, W: 10, C: 6, KH: 3, KW: 3, SH: 2, SW: 2, PT: 0, PB: 1, PL: 0, PR: 1},
+		{N: 1, H: 5, W: 7, C: 13, KH: 3, KW: 3, SH: 1, SW: 1, PT: 2, PB: 2, PL: 2, PR: 1},
+		{N: 1, H: 2, W: 3, C: 4, KH: 3, KW: 3, SH: 1, SW: 2, PT: 1, PB: 2, PL: 2, PR: 0},
+		{N: 1, H: 7, W: 6, C: 5, KH: 3, KW: 3, SH: 3, SW: 1},
 	}
 	// kernel == stride, unpadded (LeNet's 2x2/2): every C from 1 to 9 (the
 	// SIMD path's scalar C < 4, whole vectors, and an overlapping last

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -24,6 +25,24 @@ func TestActivateInPlace(t *testing.T) {
 				got := slices.Clone(x)
 				ActivateInPlace(got, ep)
 				checkExact(t, "act "+string('0'+rune(ep.Act)), got, want)
+			}
+		}
+		// ReLU keeps -0 and NaN (v < 0 is false for both), in every
+		// lane position of the 16-wide loop, the 4-wide loop and the tail.
+		nan := float32(math.NaN())
+		special := make([]float32, 23)
+		for i := range special {
+			special[i] = []float32{float32(math.Copysign(0, -1)), nan, -1.5, 2, 0}[i%5]
+		}
+		got := slices.Clone(special)
+		ActivateInPlace(got, Epilogue{Act: ActReLU})
+		for i, v := range special {
+			want := v
+			if v < 0 {
+				want = 0
+			}
+			if math.Float32bits(got[i]) != math.Float32bits(want) && !(want != want && got[i] != got[i]) {
+				t.Errorf("relu(%v) at %d = %v (bits %#x), want bits %#x", v, i, got[i], math.Float32bits(got[i]), math.Float32bits(want))
 			}
 		}
 		x := make([]float32, 4096)

@@ -147,10 +147,13 @@ import-refs:
 bench: $(BUILD)/edgenn $(BUILD)/host.wasm $(BUILD)/host-scalar.wasm anchors wasm run-models
 	ANCHORS=$(ANCHORS) NPM_PREFIX=$(NPM_PREFIX) REFDIR=$(REFDIR) scripts/bench_table.sh
 
-## pipeline-bench: edgenn pipeline (issue 6: one source, many tasks) natively and
-## in wasm SIMD under Node, provider against naive pipelines, medians of REPEATS
-pipeline-bench: $(BUILD)/edgenn $(BUILD)/host.wasm run-models
+## pipeline-bench: issue 6 (one source, many tasks): edgenn pipeline natively and in
+## wasm SIMD under Node (one lane), then edgenn.js's Source on a pool of two workers
+## (scripts/source_bench.mjs); each against naive per-task pipelines, medians
+pipeline-bench: $(BUILD)/edgenn $(BUILD)/host.wasm run-models wasm
 	scripts/pipeline_bench.sh
+	node scripts/source_bench.mjs --tasks 1,2,3,4 --mode provider,naive --repeats 3
+	node scripts/source_bench.mjs --fps 10 --tasks 1,3 --mode provider,naive --repeats 3
 
 fuzz:
 	$(GO) test ./model/ -run XXX -fuzz FuzzDecode -fuzztime 60s -fuzzminimizetime 5s

@@ -287,6 +287,7 @@ func sourcePush(src *source, args []js.Value) (any, error) {
 		src.rgba = make([]byte, n)
 	}
 	src.rgba = src.rgba[:n]
+	jsBytes += n
 	js.CopyBytesToGo(src.rgba, args[4])
 	f := engine.Frame{ID: uint64(args[0].Float()), Time: int64(args[1].Float() * 1e6), Width: args[2].Int(), Height: args[3].Int(), RGBA: src.rgba}
 	return nil, src.s.Push(f)

@@ -6,18 +6,17 @@
 // Protocol (structured-clone messages):
 //   pool -> worker  {id, op, ...args}                  one call
 //                   {op: "abort", target}              stop a fit between epochs
-//                   {laneReply, outputs | error}       a source's lane call done
 //   worker -> pool  {id, ok: true, result}             a call's result
 //                   {id, ok: false, error}             its failure (the message)
 //                   {id, event}                        progress of a fit
-//                   {laneCall, lane, task, batch, input}
-//                                                      a source asks to run a
-//                                                      task on pool worker lane
 //                   {sourceResult, result}             a source task's result
 //                   {crashed: reason}                  the Go instance died; the
 //                                                      pool terminates the worker
 // The first call is {op: "init", module, wasmExecURL}: the compiled
 // WebAssembly.Module (compiled once by the pool) and wasm_exec.js's URL.
+// A source's worker reaches each pool worker (its lanes) on a MessagePort
+// of its own, set up by the page: {call, model, input} one way,
+// {call, outputs | error} back, without passing through the page.
 
 const isNode = typeof process === "object" && !!process.versions?.node && typeof WorkerGlobalScope === "undefined";
 
@@ -157,9 +156,29 @@ const ops = {
     }
     return [{ history, aborted: aborted.delete(m.id) }];
   },
+  // A pool worker's end of a source's lane: runs come straight from the
+  // source's worker, in turn with this worker's other calls.
+  lanePort: (m) => {
+    /** @type {MessagePort} */
+    const p = m.port;
+    p.onmessage = (/** @type {MessageEvent} */ e) => {
+      const r = e.data;
+      queue = queue.then(() => {
+        if (dead) return;
+        try {
+          const outs = call("run", handle(r.model), r.input);
+          p.postMessage({ call: r.call, outputs: outs }, outs.map((/** @type {Float32Array} */ o) => o.buffer));
+        } catch (err) {
+          if (!dead) p.postMessage({ call: r.call, error: err && err.message ? err.message : String(err) });
+        }
+      });
+    };
+    return [undefined];
+  },
   // A source: frames in, views prepared once, tasks scheduled over the
-  // pool's workers (its lanes), which the page reaches for it.
+  // pool's workers, each reached on its lane port.
   sourceNew: (m) => {
+    m.ports.forEach((/** @type {MessagePort} */ p, /** @type {number} */ i) => setLane(i, p));
     const h = call("sourceNew", m.lanes, laneCall, (/** @type {any} */ r) => {
       const transfer = (r.outputs || []).map((/** @type {Float32Array} */ o) => o.buffer);
       port.post({ sourceResult: m.source, result: r }, transfer);
@@ -167,7 +186,16 @@ const ops = {
     handles.set(m.source, h);
     return [undefined];
   },
-  sourceAttach: (m) => [call("sourceAttach", handle(m.source), m.task)],
+  sourceAttach: (m) => {
+    call("sourceAttach", handle(m.source), m.task);
+    taskModels.set(m.task.name, m.model);
+    return [undefined];
+  },
+  // A pool worker was replaced: its lane gets the new worker's port.
+  sourceLane: (m) => {
+    setLane(m.lane, m.port);
+    return [undefined];
+  },
   sourcePush: (m) => {
     let { rgba, width, height } = m;
     if (m.bitmap) {
@@ -200,10 +228,35 @@ const ops = {
 };
 
 // A source's lanes: its Go instance asks for a task to run on pool worker
-// lane; the page runs it there and answers with laneReply.
-/** @type {Map<number, {resolve: (v: any) => void, reject: (e: Error) => void}>} */
+// lane, which answers on the lane's port.
+/** @type {Map<number, {resolve: (v: any) => void, reject: (e: Error) => void, lane: number}>} */
 const lanes = new Map();
+/** @type {MessagePort[]} */
+const lanePorts = [];
+/** @type {Map<string, number>} task name -> the pool's key of its model */
+const taskModels = new Map();
 let nextLaneCall = 1;
+
+/** setLane (re)connects lane i; runs pending on its old worker fail. */
+function setLane(i, p) {
+  if (lanePorts[i]) {
+    lanePorts[i].close();
+    for (const [id, c] of lanes) {
+      if (c.lane === i) {
+        lanes.delete(id);
+        c.reject(new Error(`worker ${i} crashed during the run`));
+      }
+    }
+  }
+  lanePorts[i] = p;
+  p.onmessage = (/** @type {MessageEvent} */ e) => {
+    const r = e.data;
+    const c = lanes.get(r.call);
+    lanes.delete(r.call);
+    if (r.error !== undefined) c?.reject(new Error(r.error));
+    else c?.resolve(r.outputs);
+  };
+}
 /** @type {OffscreenCanvas | null} */
 let canvas = null;
 /** @type {any} */
@@ -211,8 +264,13 @@ let ctx = null;
 function laneCall(lane, task, batch, input) {
   const call = nextLaneCall++;
   return new Promise((resolve, reject) => {
-    lanes.set(call, { resolve, reject });
-    port.post({ laneCall: call, lane, task, batch, input }, [input.buffer]);
+    const p = lanePorts[lane], model = taskModels.get(task);
+    if (!p || model === undefined) {
+      reject(new Error(`no lane ${lane} or no task "${task}"`));
+      return;
+    }
+    lanes.set(call, { resolve, reject, lane });
+    p.postMessage({ call, model, input }, [input.buffer]);
   });
 }
 
@@ -220,13 +278,6 @@ let queue = Promise.resolve();
 listen((m) => {
   if (m.op === "abort") {
     aborted.add(m.target);
-    return;
-  }
-  if (m.laneReply !== undefined) {
-    const p = lanes.get(m.laneReply);
-    lanes.delete(m.laneReply);
-    if (m.error !== undefined) p?.reject(new Error(m.error));
-    else p?.resolve(m.outputs);
     return;
   }
   // Calls run in arrival order; a fit yields between epochs, letting other

@@ -297,8 +297,6 @@ class Slot {
     this.onCrash = undefined;
     /** An open source's worker keeps Node running: its results come unasked. */
     this.keepAlive = false;
-    /** @type {((m: any) => void) | undefined} a source worker's lane calls */
-    this.onLaneCall = undefined;
     /** @type {((m: any) => void) | undefined} a source worker's results */
     this.onSourceResult = undefined;
     this.worker = spawn(pool.workerURL, `edgenn-${index}`, {
@@ -329,10 +327,6 @@ class Slot {
     if (this.dead) return;
     if (m.crashed !== undefined) {
       this.crash(m.crashed);
-      return;
-    }
-    if (m.laneCall !== undefined) {
-      this.onLaneCall?.(m);
       return;
     }
     if (m.sourceResult !== undefined) {
@@ -434,6 +428,8 @@ class Pool {
     this.slots = [];
     /** @type {Set<Model>} */
     this.models = new Set();
+    /** @type {Set<Source>} open sources, whose lanes are this pool's workers */
+    this.sources = new Set();
     this.terminated = false;
     /** @type {URL} */ this.workerURL = new URL("x:");
     /** @type {URL} */ this.wasmExecURL = new URL("x:");
@@ -458,8 +454,10 @@ class Pool {
   replace(old) {
     const s = new Slot(this, old.index);
     this.slots[old.index] = s;
-    s.init(/** @type {WebAssembly.Module} */ (this.module)).catch(() => {});
-    for (const m of this.models) m._loadOn(s).catch(() => {});
+    const ready = s.init(/** @type {WebAssembly.Module} */ (this.module));
+    ready.catch(() => {});
+    const loads = [...this.models].map((m) => m._loadOn(s).catch(() => {}));
+    Promise.all([ready, ...loads]).then(() => { for (const src of this.sources) src._rewire(s); }, () => {});
   }
 }
 
@@ -949,14 +947,16 @@ export class Source {
     this._slot.onCrash = (/** @type {string} */ reason) => {
       if (!this._closed) this._report(fail(`the source's worker crashed: ${reason}`));
     };
-    this._slot.onLaneCall = (/** @type {any} */ m) => this._lane(m);
     this._slot.onSourceResult = (/** @type {any} */ m) => this._result(m.result);
     this._slot.keepAlive = true;
     this._slot.worker.ref();
+    pool.sources.add(this);
     /** @internal */
-    this._ready = this._slot.init(/** @type {WebAssembly.Module} */ (pool.module)).then(() =>
-      this._slot.call({ op: "sourceNew", source: this._key, lanes: pool.slots.length,
-        options: { maxFrames: o.maxFrames ?? 0, maxBytes: o.maxBytes ?? 0 } }));
+    this._ready = this._slot.init(/** @type {WebAssembly.Module} */ (pool.module)).then(async () => {
+      const ports = await Promise.all(pool.slots.map((s) => this._lanePort(s)));
+      return this._slot.call({ op: "sourceNew", source: this._key, lanes: pool.slots.length, ports,
+        options: { maxFrames: o.maxFrames ?? 0, maxBytes: o.maxBytes ?? 0 } }, ports);
+    });
     this._ready.catch(() => {});
     /** @internal */ this._timer = undefined;
     if (input != null) this._capture(input, o.fps ?? 15);
@@ -999,7 +999,7 @@ export class Source {
       throw fail(`attach: model "${model.info.name}" is not a detector (its metadata names no postprocess), so it produces no boxes`);
     }
     await this._ready;
-    await this._slot.call({ op: "sourceAttach", source: this._key, task });
+    await this._slot.call({ op: "sourceAttach", source: this._key, task, model: model._key });
     this._tasks.set(name, { model, callback, boxes, chained: task.from !== undefined });
   }
 
@@ -1039,6 +1039,7 @@ export class Source {
   close() {
     if (!this._closed) {
       this._closed = true;
+      this._enn._pool.sources.delete(this);
       clearInterval(this._timer);
       this._slot.crash("closed");
     }
@@ -1094,20 +1095,32 @@ export class Source {
     }, 1000 / fps);
   }
 
-  /** @param {any} m a lane call from the source worker */
-  async _lane(m) {
-    const reply = (/** @type {any} */ r, /** @type {Transferable[]} */ t = []) => {
-      if (!this._slot.dead) this._slot.worker.post({ laneReply: m.laneCall, ...r }, t);
-    };
+  /**
+   * _lanePort connects the source's worker to pool worker s: one end of a
+   * MessageChannel goes to s, the other is returned for the source's
+   * worker, so runs go between the two without passing through the page.
+   * @param {Slot} s
+   * @returns {Promise<MessagePort>}
+   */
+  async _lanePort(s) {
+    const ch = new MessageChannel();
+    await s.call({ op: "lanePort", port: ch.port1 }, [ch.port1]);
+    return ch.port2;
+  }
+
+  /**
+   * _rewire gives lane s.index the port of s, a worker that replaced a
+   * crashed one; the runs pending on the old one fail as that task's errors.
+   * @param {Slot} s
+   */
+  async _rewire(s) {
+    if (this._closed) return;
     try {
-      const t = this._tasks.get(m.task);
-      if (!t) throw new Error(`no task "${m.task}"`);
-      const slot = this._enn._pool.slots[m.lane];
-      if (!slot || slot.dead) throw new Error(`worker ${m.lane} is not running`);
-      const outs = await slot.call({ op: "run", model: t.model._key, inputs: [m.input] }, [m.input.buffer]);
-      reply({ outputs: outs }, outs.map((/** @type {Float32Array} */ o) => o.buffer));
+      await this._ready;
+      const port = await this._lanePort(s);
+      await this._slot.call({ op: "sourceLane", source: this._key, lane: s.index, port }, [port]);
     } catch (e) {
-      reply({ error: /** @type {Error} */ (e).message });
+      this._report(e);
     }
   }
 

@@ -114,6 +114,28 @@ describe("a source shared by four tasks", { skip: !existsSync(join(runModels, "b
     src.close();
   });
 
+  test("a pool worker that crashes is replaced and the source's runs go to the new one", async () => {
+    const src = enn.source(null);
+    const got = new Results();
+    await src.attach(digitsModel, {}, got.add);
+    await src.push(frame);
+    const first = await got.next(1);
+    assert.equal(first.error, undefined);
+    await enn._crashWorker(0, "panic");
+    await enn._crashWorker(1, "panic");
+    // The replacements load the models, then the source's lanes reconnect.
+    let ok = null;
+    for (let f = 2; f < 60 && !ok; f++) {
+      await new Promise((r) => setTimeout(r, 100));
+      await src.push(frame);
+      const r = await got.next(f);
+      if (!r.error) ok = r;
+    }
+    assert.ok(ok, "no result came after both workers were replaced");
+    assert.deepEqual(ok.outputs.output, first.outputs.output);
+    await src.close();
+  });
+
   test("bad views and failing tasks: an error naming the problem, the others go on", async () => {
     const reported = [];
     const src = enn.source(null, { onError: (e) => reported.push(e.message) });

@@ -17,7 +17,7 @@ NPM_PREFIX := $(abspath $(CACHE))/anchors-npm
 REFDIR := $(abspath $(CACHE))/anchors-models
 # The importers run in wasm too, so imported models are checked against
 # their runtimes with the wasm engine as well as the native one.
-WASM_PKGS := ./kernels/ ./model/ ./engine/ ./data/ ./model/onnx/ ./model/tfjs/
+WASM_PKGS := ./kernels/ ./model/ ./engine/ ./data/ ./model/onnx/ ./model/tfjs/ ./engine/peer/ ./internal/msgp/
 WASM_BANNED := fmt|reflect|os|os/exec|log|image|image/png|image/jpeg|crypto/sha256|compress/gzip|github.com/vmihailenco/msgpack/v5|github.com/edgenn/edgenn/data
 
 .PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz zoo-models types dist test-e2e run-models import-refs pipeline-bench
@@ -161,6 +161,7 @@ fuzz:
 	$(GO) test ./engine/ -run XXX -fuzz FuzzOneOp -fuzztime 60s -fuzzminimizetime 5s
 	$(GO) test ./engine/ -run XXX -fuzz FuzzParseDetector -fuzztime 30s -fuzzminimizetime 5s
 	$(GO) test ./engine/ -run XXX -fuzz FuzzPrepare -fuzztime 30s -fuzzminimizetime 5s
+	$(GO) test ./engine/peer/ -run XXX -fuzz FuzzDecode -fuzztime 60s -fuzzminimizetime 5s
 	$(GO) test ./model/onnx/ -run XXX -fuzz FuzzImport -fuzztime 60s -fuzzminimizetime 5s
 	$(GO) test ./model/tfjs/ -run XXX -fuzz FuzzImport -fuzztime 60s -fuzzminimizetime 5s
 

@@ -40,6 +40,18 @@ func cmdServe(args []string, stdout io.Writer) error {
 	wasm := fs.String("wasm", "build", "folder holding edgenn.wasm, edgenn-scalar.wasm and wasm_exec.js")
 	models := fs.String("models", filepath.Join("www", "models"), "folder of .enn models served at /models/")
 	maxMB := fs.Int("max-model-mb", 64, "largest model served, in MiB")
+	hubRooms := map[string]string{}
+	fs.Func("hub-room", "a room of the peer hub at /hub, NAME=TOKEN, the token at least 8 bytes (repeatable; none: no hub)", func(v string) error {
+		name, token, err := ParseHubRoom(v)
+		if err != nil {
+			return err
+		}
+		if _, dup := hubRooms[name]; dup {
+			return fmt.Errorf("--hub-room %s: room given twice", name)
+		}
+		hubRooms[name] = token
+		return nil
+	})
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -61,12 +73,29 @@ func cmdServe(args []string, stdout io.Writer) error {
 		return err
 	}
 
+	var handler http.Handler = s
+	var hub *Hub
+	if len(hubRooms) > 0 {
+		if hub, err = NewHub(HubConfig{Rooms: hubRooms, Log: logger}); err != nil {
+			return err
+		}
+		// Not a ServeMux: it would clean and redirect paths that the file
+		// server refuses on purpose.
+		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/hub" {
+				hub.ServeHTTP(w, r)
+				return
+			}
+			s.ServeHTTP(w, r)
+		})
+	}
+
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           s,
+		Handler:           handler,
 		ReadHeaderTimeout: serveReadHeaderTimeout,
 		ReadTimeout:       serveReadTimeout,
 		WriteTimeout:      serveWriteTimeout,
@@ -94,6 +123,9 @@ func cmdServe(args []string, stdout io.Writer) error {
 	}
 	stop() // a second signal ends the process the default way
 	fmt.Fprintln(stdout, "edgenn: shutting down")
+	if hub != nil {
+		hub.Close() // http.Server.Shutdown does not track hijacked connections
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), serveShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"strconv"
+
+	"github.com/edgenn/edgenn/internal/msgp"
 )
 
 // The .enn file: one msgpack map.
@@ -34,39 +36,39 @@ func Encode(g *Graph) ([]byte, error) {
 	if err := g.Validate(); err != nil {
 		return nil, err
 	}
-	w := &writer{mpWriter{buf: make([]byte, 0, encodedSizeHint(g))}}
-	w.mapLen(8)
-	w.str("format")
-	w.str(FormatTag)
-	w.str("version")
+	w := &writer{msgp.Writer{Buf: make([]byte, 0, encodedSizeHint(g))}}
+	w.MapLen(8)
+	w.Str("format")
+	w.Str(FormatTag)
+	w.Str("version")
 	w.int(FormatVersion)
-	w.str("name")
-	w.str(g.Name)
-	w.str("inputs")
+	w.Str("name")
+	w.Str(g.Name)
+	w.Str("inputs")
 	w.valueInfos(g.Inputs)
-	w.str("outputs")
+	w.Str("outputs")
 	w.valueInfos(g.Outputs)
-	w.str("nodes")
-	w.arrayLen(len(g.Nodes))
+	w.Str("nodes")
+	w.ArrayLen(len(g.Nodes))
 	for _, n := range g.Nodes {
 		w.node(n)
 	}
-	w.str("tensors")
-	w.arrayLen(len(g.Tensors))
+	w.Str("tensors")
+	w.ArrayLen(len(g.Tensors))
 	for _, t := range g.Tensors {
 		w.tensor(t)
 	}
-	w.str("metadata")
+	w.Str("metadata")
 	keys := sortedKeys(g.Metadata)
-	w.mapLen(len(keys))
+	w.MapLen(len(keys))
 	for _, k := range keys {
-		w.str(k)
-		w.str(g.Metadata[k])
+		w.Str(k)
+		w.Str(g.Metadata[k])
 	}
-	if w.err != nil {
-		return nil, errors.New("enn: encode: " + w.err.Error())
+	if err := w.Err(); err != nil {
+		return nil, errors.New("enn: encode: " + err.Error())
 	}
-	return w.buf, nil
+	return w.Buf, nil
 }
 
 func encodedSizeHint(g *Graph) int {
@@ -87,98 +89,98 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // writer writes the parts of a .enn file, keeping the first error.
-type writer struct{ mpWriter }
+type writer struct{ msgp.Writer }
 
-func (w *writer) int(v int)       { w.mpWriter.int(int64(v)) }
-func (w *writer) float(v float32) { w.float32(v) }
-func (w *writer) dtype(d DType)   { w.str(d.String()) }
+func (w *writer) int(v int)       { w.Int(int64(v)) }
+func (w *writer) float(v float32) { w.Float32(v) }
+func (w *writer) dtype(d DType)   { w.Str(d.String()) }
 func (w *writer) strs(ss []string) {
-	w.arrayLen(len(ss))
+	w.ArrayLen(len(ss))
 	for _, s := range ss {
-		w.str(s)
+		w.Str(s)
 	}
 }
 func (w *writer) ints(v []int) {
-	w.arrayLen(len(v))
+	w.ArrayLen(len(v))
 	for _, x := range v {
 		w.int(x)
 	}
 }
 func (w *writer) floats(v []float32) {
-	w.arrayLen(len(v))
+	w.ArrayLen(len(v))
 	for _, x := range v {
 		w.float(x)
 	}
 }
 
 func (w *writer) valueInfos(vs []ValueInfo) {
-	w.arrayLen(len(vs))
+	w.ArrayLen(len(vs))
 	for _, v := range vs {
-		w.mapLen(3)
-		w.str("name")
-		w.str(v.Name)
-		w.str("shape")
+		w.MapLen(3)
+		w.Str("name")
+		w.Str(v.Name)
+		w.Str("shape")
 		if v.Shape == nil {
-			w.nil()
+			w.Nil()
 		} else {
 			w.ints(v.Shape)
 		}
-		w.str("dtype")
+		w.Str("dtype")
 		w.dtype(v.DType)
 	}
 }
 
 func (w *writer) node(n *Node) {
-	w.mapLen(5)
-	w.str("op")
-	w.str(n.Op)
-	w.str("name")
-	w.str(n.Name)
-	w.str("inputs")
+	w.MapLen(5)
+	w.Str("op")
+	w.Str(n.Op)
+	w.Str("name")
+	w.Str(n.Name)
+	w.Str("inputs")
 	w.strs(n.Inputs)
-	w.str("outputs")
+	w.Str("outputs")
 	w.strs(n.Outputs)
-	w.str("attrs")
+	w.Str("attrs")
 	keys := sortedKeys(n.Attrs)
-	w.mapLen(len(keys))
+	w.MapLen(len(keys))
 	for _, k := range keys {
-		w.str(k)
+		w.Str(k)
 		switch v := n.Attrs[k].(type) {
 		case int:
 			w.int(v)
 		case float32:
 			w.float(v)
 		case string:
-			w.str(v)
+			w.Str(v)
 		case []int:
 			w.ints(v)
 		case []float32:
 			w.floats(v)
 		default:
-			w.fail("node " + strconv.Quote(n.Name) + ": attribute " + strconv.Quote(k) + " has an unsupported type")
+			w.Fail("node " + strconv.Quote(n.Name) + ": attribute " + strconv.Quote(k) + " has an unsupported type")
 		}
 	}
 }
 
 func (w *writer) tensor(t *Tensor) {
-	w.mapLen(4)
-	w.str("name")
-	w.str(t.Name)
-	w.str("dtype")
+	w.MapLen(4)
+	w.Str("name")
+	w.Str(t.Name)
+	w.Str("dtype")
 	w.dtype(t.DType)
-	w.str("shape")
+	w.Str("shape")
 	w.ints(t.Shape)
-	w.str("data")
+	w.Str("data")
 	if t.DType != Float32 {
-		w.bin(t.Raw)
+		w.Bin(t.Raw)
 		return
 	}
 	// The float32 payload goes straight into the output: a bin header, then
 	// the little-endian bytes.
-	w.header(4*len(t.Data), 0, -1, mpBin8, mpBin16, mpBin32)
+	w.BinHeader(4 * len(t.Data))
 	for _, v := range t.Data {
 		u := math.Float32bits(v)
-		w.buf = append(w.buf, byte(u), byte(u>>8), byte(u>>16), byte(u>>24))
+		w.Buf = append(w.Buf, byte(u), byte(u>>8), byte(u>>16), byte(u>>24))
 	}
 }
 
@@ -192,7 +194,7 @@ func Decode(data []byte) (*Graph, error) {
 	if len(data) > MaxFileBytes {
 		return nil, errors.New("enn: file of " + itoa(len(data)) + " bytes is larger than the limit " + itoa(MaxFileBytes))
 	}
-	r := &reader{mpReader{data: data}}
+	r := &reader{msgp.NewReader(data)}
 	g, err := r.graph()
 	if err != nil {
 		return nil, errors.New("enn: " + err.Error())
@@ -206,76 +208,79 @@ func Decode(data []byte) (*Graph, error) {
 // reader decodes the parts of a .enn file, checking every type byte against
 // what the format expects there and every length against the limits and
 // against the bytes that remain.
-type reader struct{ mpReader }
+type reader struct{ msgp.Reader }
 
 // failAt reports a problem with the value that starts at byte off.
 func (r *reader) failAt(where, msg string, off int) error {
 	return errors.New(where + ": " + msg + " (at byte " + itoa(off) + ")")
 }
 
-func (r *reader) fail(where, msg string) error { return r.failAt(where, msg, r.off) }
+func (r *reader) fail(where, msg string) error { return r.failAt(where, msg, r.Offset()) }
 
 // wrap names where an error of the msgpack layer (truncation, an integer
 // out of range) happened.
 func (r *reader) wrap(where string, err error, off int) error {
+	if errors.Is(err, msgp.ErrTruncated) {
+		return r.failAt(where, "truncated file", off)
+	}
 	return r.failAt(where, err.Error(), off)
 }
 
 func (r *reader) peek(where string) (byte, error) {
-	c, err := r.mpReader.peek()
+	c, err := r.Reader.Peek()
 	if err != nil {
-		return 0, r.wrap(where, err, r.off)
+		return 0, r.wrap(where, err, r.Offset())
 	}
 	return c, nil
 }
 
 // expect peeks at the next type byte and checks that it starts a value of
 // kind want, which the error calls what.
-func (r *reader) expect(where string, want mpKind, what string) error {
+func (r *reader) expect(where string, want msgp.Kind, what string) error {
 	c, err := r.peek(where)
 	if err != nil {
 		return err
 	}
-	if mpKindOf(c) != want {
-		return r.fail(where, "expected "+what+", found "+mpTypeName(c))
+	if msgp.KindOf(c) != want {
+		return r.fail(where, "expected "+what+", found "+msgp.TypeName(c))
 	}
 	return nil
 }
 
 // mapLen reads a map header of at most limit entries.
 func (r *reader) mapLen(where string, limit int) (int, error) {
-	if err := r.expect(where, mpKindMap, "a map"); err != nil {
+	if err := r.expect(where, msgp.KindMap, "a map"); err != nil {
 		return 0, err
 	}
-	at := r.off
-	n, err := r.length(mpKindMap)
+	at := r.Offset()
+	n, err := r.Length(msgp.KindMap)
 	if err != nil {
 		return 0, r.wrap(where, err, at)
 	}
 	if n > limit {
 		return 0, r.failAt(where, "map of "+itoa(n)+" entries, more than the limit "+itoa(limit), at)
 	}
-	if 2*n > r.remaining() {
-		return 0, r.failAt(where, "truncated file: map of "+itoa(n)+" entries in "+itoa(r.remaining())+" bytes", at)
+	if 2*n > r.Remaining() {
+		return 0, r.failAt(where, "truncated file: map of "+itoa(n)+" entries in "+itoa(r.Remaining())+" bytes", at)
 	}
 	return n, nil
 }
 
 // arrayLen reads an array header of at most limit elements.
 func (r *reader) arrayLen(where string, limit int) (int, error) {
-	if err := r.expect(where, mpKindArray, "an array"); err != nil {
+	if err := r.expect(where, msgp.KindArray, "an array"); err != nil {
 		return 0, err
 	}
-	at := r.off
-	n, err := r.length(mpKindArray)
+	at := r.Offset()
+	n, err := r.Length(msgp.KindArray)
 	if err != nil {
 		return 0, r.wrap(where, err, at)
 	}
 	if n > limit {
 		return 0, r.failAt(where, "array of "+itoa(n)+" elements, more than the limit "+itoa(limit), at)
 	}
-	if n > r.remaining() {
-		return 0, r.failAt(where, "truncated file: array of "+itoa(n)+" elements in "+itoa(r.remaining())+" bytes", at)
+	if n > r.Remaining() {
+		return 0, r.failAt(where, "truncated file: array of "+itoa(n)+" elements in "+itoa(r.Remaining())+" bytes", at)
 	}
 	return n, nil
 }
@@ -287,25 +292,25 @@ func (r *reader) raw(where string, limit int, wantStr bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := mpKindOf(c)
-	if wantStr && k != mpKindStr {
-		return nil, r.fail(where, "expected a string, found "+mpTypeName(c))
+	k := msgp.KindOf(c)
+	if wantStr && k != msgp.KindStr {
+		return nil, r.fail(where, "expected a string, found "+msgp.TypeName(c))
 	}
-	if !wantStr && k != mpKindStr && k != mpKindBin {
-		return nil, r.fail(where, "expected bytes, found "+mpTypeName(c))
+	if !wantStr && k != msgp.KindStr && k != msgp.KindBin {
+		return nil, r.fail(where, "expected bytes, found "+msgp.TypeName(c))
 	}
-	at := r.off
-	n, err := r.length(k)
+	at := r.Offset()
+	n, err := r.Length(k)
 	if err != nil {
 		return nil, r.wrap(where, err, at)
 	}
 	if n > limit {
 		return nil, r.failAt(where, itoa(n)+" bytes, more than the limit "+itoa(limit), at)
 	}
-	if n > r.remaining() {
-		return nil, r.failAt(where, "truncated file: "+itoa(n)+" bytes wanted, "+itoa(r.remaining())+" left", at)
+	if n > r.Remaining() {
+		return nil, r.failAt(where, "truncated file: "+itoa(n)+" bytes wanted, "+itoa(r.Remaining())+" left", at)
 	}
-	return r.bytes(n), nil
+	return r.Bytes(n), nil
 }
 
 func (r *reader) str(where string, limit int) (string, error) {
@@ -314,11 +319,11 @@ func (r *reader) str(where string, limit int) (string, error) {
 }
 
 func (r *reader) int(where string) (int, error) {
-	if err := r.expect(where, mpKindInt, "an integer"); err != nil {
+	if err := r.expect(where, msgp.KindInt, "an integer"); err != nil {
 		return 0, err
 	}
-	at := r.off
-	v, err := r.mpReader.int()
+	at := r.Offset()
+	v, err := r.Reader.Int()
 	if err != nil {
 		return 0, r.wrap(where, err, at)
 	}
@@ -329,11 +334,11 @@ func (r *reader) int(where string) (int, error) {
 }
 
 func (r *reader) float(where string) (float32, error) {
-	if err := r.expect(where, mpKindFloat, "a float"); err != nil {
+	if err := r.expect(where, msgp.KindFloat, "a float"); err != nil {
 		return 0, err
 	}
-	at := r.off
-	v, err := r.mpReader.float()
+	at := r.Offset()
+	v, err := r.Reader.Float32()
 	if err != nil {
 		return 0, r.wrap(where, err, at)
 	}
@@ -372,8 +377,8 @@ func (r *reader) strs(where string, limit int) ([]string, error) {
 func (r *reader) shape(where string, nilOK bool) ([]int, error) {
 	if c, err := r.peek(where); err != nil {
 		return nil, err
-	} else if c == mpNil && nilOK {
-		return nil, r.nil()
+	} else if c == msgp.NilByte && nilOK {
+		return nil, r.Nil()
 	}
 	return r.ints(where, MaxRank)
 }
@@ -426,7 +431,7 @@ func (r *reader) graph() (*Graph, error) {
 	if err != nil {
 		return nil, errors.New("not an edgenn file: empty or truncated")
 	}
-	if mpKindOf(c) != mpKindMap {
+	if msgp.KindOf(c) != msgp.KindMap {
 		return nil, errors.New("not an edgenn file: does not start with a msgpack map")
 	}
 	g := &Graph{}
@@ -479,8 +484,8 @@ func (r *reader) graph() (*Graph, error) {
 			return nil, errors.New("file: missing field \"" + k + "\"")
 		}
 	}
-	if r.remaining() != 0 {
-		return nil, r.fail("file", itoa(r.remaining())+" trailing bytes after the model")
+	if r.Remaining() != 0 {
+		return nil, r.fail("file", itoa(r.Remaining())+" trailing bytes after the model")
 	}
 	return g, nil
 }
@@ -565,17 +570,17 @@ func (r *reader) attrs(where string) (Attrs, error) {
 		if err != nil {
 			return nil, err
 		}
-		switch mpKindOf(c) {
-		case mpKindInt:
+		switch msgp.KindOf(c) {
+		case msgp.KindInt:
 			a[k], err = r.int(w)
-		case mpKindFloat:
+		case msgp.KindFloat:
 			a[k], err = r.float(w)
-		case mpKindStr:
+		case msgp.KindStr:
 			a[k], err = r.str(w, MaxAttrLen)
-		case mpKindArray:
+		case msgp.KindArray:
 			a[k], err = r.list(w)
 		default:
-			return nil, r.fail(w, "unsupported attribute value, "+mpTypeName(c))
+			return nil, r.fail(w, "unsupported attribute value, "+msgp.TypeName(c))
 		}
 		if err != nil {
 			return nil, err
@@ -594,13 +599,13 @@ func (r *reader) list(where string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if mpKindOf(c) == mpKindFloat {
+	if msgp.KindOf(c) == msgp.KindFloat {
 		v := make([]float32, n)
 		for i := range v {
 			if c, err := r.peek(where); err != nil {
 				return nil, err
-			} else if mpKindOf(c) != mpKindFloat {
-				return nil, r.fail(where, "list mixes floats with "+mpTypeName(c))
+			} else if msgp.KindOf(c) != msgp.KindFloat {
+				return nil, r.fail(where, "list mixes floats with "+msgp.TypeName(c))
 			}
 			if v[i], err = r.float(where); err != nil {
 				return nil, err
@@ -608,8 +613,8 @@ func (r *reader) list(where string) (any, error) {
 		}
 		return v, nil
 	}
-	if mpKindOf(c) != mpKindInt {
-		return nil, r.fail(where, "list element is not an int or float, "+mpTypeName(c))
+	if msgp.KindOf(c) != msgp.KindInt {
+		return nil, r.fail(where, "list element is not an int or float, "+msgp.TypeName(c))
 	}
 	v := make([]int, n)
 	for i := range v {

@@ -448,3 +448,32 @@ func BenchmarkPrepare(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkProviderFrame times a frame through the Provider (the copy in,
+// the view made and cached) against Prepare on the same view, the work a
+// task does without a Provider.
+func BenchmarkProviderFrame(b *testing.B) {
+	f := testFrame(1, 640, 480, 1)
+	u := [3]float32{127.5, 127.5, 127.5}
+	v := View{Width: 256, Height: 256, Fit: "letterbox", Mean: u, Std: u}
+	b.Run("provider", func(b *testing.B) {
+		p := NewProvider(ProviderOptions{})
+		for i := 0; i < b.N; i++ {
+			f.ID = uint64(i + 1)
+			if err := p.Push(f); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := p.View(f.ID, v, Box{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("prepare", func(b *testing.B) {
+		dst := make([]float32, v.Len())
+		for i := 0; i < b.N; i++ {
+			if err := Prepare(dst, &f, v, Box{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

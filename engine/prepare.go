@@ -12,7 +12,8 @@ import (
 // (and to one channel for gray), then rows are blended, so the cost follows
 // the cropped source area plus the view's area.
 func Prepare(dst []float32, f *Frame, v View, b Box) error {
-	var s prepScratch
+	s := scratchPool.Get().(*prepScratch)
+	defer scratchPool.Put(s)
 	return s.prepare(dst, f, v, b)
 }
 

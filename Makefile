@@ -105,10 +105,11 @@ dist: wasm
 test-e2e: wasm zoo-models import-refs run-models
 	$(TEST_ENV) $(GO) test -count=1 -run TestE2E -v ./host/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|e2e:|_test.go:'; exit $${PIPESTATUS[0]}
 
-## types: type-check www/edgenn.d.ts and edgenn.js's JSDoc against a usage file
+## types: type-check www/edgenn.d.ts and edgenn.js's JSDoc against a usage file, and the demo app's modules
 TSC := $(CACHE)/ts/node_modules/.bin/tsc
 types: $(TSC)
 	$(TSC) -p wasm/jsapi
+	$(TSC) -p wasm/jsapi/tsconfig.www.json
 $(TSC):
 	npm install --prefix $(CACHE)/ts --no-audit --no-fund --loglevel=error typescript@5.9.3
 

@@ -29,6 +29,12 @@ const DIGITS_URL = "models/digits.enn";
  * The app's shared state: the pool, the digits model, and the personalised
  * model when there is one. Views listen for "model" to follow changes.
  */
+/**
+ * One model of the host's index (host/serve_models.go).
+ * @typedef {{name: string, file: string, size: number, sha256: string, inputs: {name: string, shape: number[]}[],
+ *   labels?: string[], metadata?: Record<string, string>}} IndexEntry
+ */
+
 export class App extends EventTarget {
   constructor() {
     super();
@@ -39,6 +45,16 @@ export class App extends EventTarget {
     /** @type {Promise<void>} resolves once the pool and the digits model are ready */
     this.ready = new Promise((resolve, reject) => { this.setReady = resolve; this.failReady = reject; });
     this.ready.catch(() => {});
+  }
+
+  /**
+   * modelIndex fetches the host's index of the models it serves (/models).
+   * @returns {Promise<IndexEntry[]>}
+   */
+  async modelIndex() {
+    const res = await fetch("models");
+    if (!res.ok) throw new Error(`listing the models: HTTP ${res.status} ${res.statusText}`);
+    return res.json();
   }
 
   /** The model the Digits view runs: the personalised one if any. */

@@ -6,7 +6,7 @@ import { $, formatBytes, formatMs, median } from "./ui.js";
 
 /** @typedef {import("./app.js").App} App */
 /** @typedef {import("./edgenn.d.ts").Model} Model */
-/** @typedef {{name: string, file: string, size: number, sha256: string, inputs: {name: string, shape: number[]}[]}} IndexEntry */
+/** @typedef {import("./app.js").IndexEntry} IndexEntry */
 
 /**
  * @param {App} app
@@ -27,9 +27,7 @@ export function mountDevice(app, demo) {
   }));
 
   async function list() {
-    const res = await fetch("models");
-    if (!res.ok) throw new Error(`listing the models: HTTP ${res.status} ${res.statusText}`);
-    index = await res.json();
+    index = await app.modelIndex();
     const select = $("device-model");
     select.replaceChildren(...index.map((m) => new Option(`${m.name} (${formatBytes(m.size)})`, m.name, false, m.name === "digits")));
     if (index.length === 0) select.replaceChildren(new Option("no models served", ""));

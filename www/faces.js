@@ -17,7 +17,7 @@ import { $, formatMs } from "./ui.js";
 /** @typedef {import("./edgenn.d.ts").Model} Model */
 /** @typedef {import("./faceprep.js").Frame} Frame */
 /** @typedef {import("./faceprep.js").Face} Face */
-/** @typedef {{name: string, file: string, labels?: string[], metadata?: Record<string, string>}} IndexEntry */
+/** @typedef {import("./app.js").IndexEntry} IndexEntry */
 /** @typedef {Face & {emotion: string, prob: number, probs: number[], crop: [number, number, number]}} Result */
 
 /** The detector's options: its score threshold, overlap suppression and most faces. */
@@ -98,10 +98,7 @@ export function mountFaces(app, demo) {
     loading ??= (async () => {
       await app.ready;
       setState("loading");
-      const res = await fetch("models");
-      if (!res.ok) throw new Error(`listing the models: HTTP ${res.status} ${res.statusText}`);
-      /** @type {IndexEntry[]} */
-      const index = await res.json();
+      const index = await app.modelIndex();
       const det = index.find((m) => m.metadata?.postprocess);
       const emo = index.find((m) => m.name === "emotion");
       const missing = [!det && "a face detector (a model with \"postprocess\" metadata)", !emo && "the emotion classifier (emotion.enn)"].filter(Boolean);

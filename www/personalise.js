@@ -57,7 +57,7 @@ export function mountPersonalise(app, demo) {
     const dense = [...new Set(weights.filter((w) => w.shape.length === 2 && w.name.includes("/"))
       .map((w) => w.name.slice(0, w.name.lastIndexOf("/") + 1)))];
     if (dense.length === 0) return; // keep the page's defaults
-    const pick = (n, what) => {
+    const pick = (/** @type {number} */ n, /** @type {string} */ what) => {
       const layers = dense.slice(-n);
       const o = document.createElement("option");
       o.value = layers.join(",");

@@ -21,7 +21,7 @@ import { $, formatBytes, formatMs } from "./ui.js";
 /** @typedef {import("./edgenn.d.ts").TaskMetrics} TaskMetrics */
 /** @typedef {import("./edgenn.d.ts").SourceMetrics} SourceMetrics */
 /** @typedef {import("./edgenn.d.ts").Detection} Detection */
-/** @typedef {{name: string, file: string, labels?: string[], metadata?: Record<string, string>}} IndexEntry */
+/** @typedef {import("./app.js").IndexEntry} IndexEntry */
 /** @typedef {{box: [number, number, number, number], emotion: string, prob: number}} Mood */
 
 /** Frames a second the source reads from the video. */
@@ -95,10 +95,7 @@ export function mountWatch(app, demo) {
     loading ??= (async () => {
       await app.ready;
       setState("loading");
-      const res = await fetch("models");
-      if (!res.ok) throw new Error(`listing the models: HTTP ${res.status} ${res.statusText}`);
-      /** @type {IndexEntry[]} */
-      const index = await res.json();
+      const index = await app.modelIndex();
       const det = index.find((m) => m.metadata?.postprocess?.startsWith("blazeface"));
       const emo = index.find((m) => m.name === "emotion");
       const cls = index.find((m) => m.name.startsWith("mobilenet"));

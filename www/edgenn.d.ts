@@ -234,6 +234,8 @@ export interface PoolInfo {
   wasmURL: string;
   models: number;
   workers: WorkerInfo[];
+  /** The workers of the open sources (EdgeNN.source), outside the pool (index -1). */
+  sources: WorkerInfo[];
 }
 
 /** A pool of workers running edgenn.wasm. */

@@ -583,7 +583,7 @@ export class EdgeNN {
    */
   async info() {
     const pool = this._pool;
-    const workers = await Promise.all(pool.slots.map(async (s) => {
+    const describe = async (/** @type {Slot} */ s) => {
       const base = { index: s.index, alive: !s.dead, pending: s.pending.size, completedCalls: s.completed };
       if (s.dead) return base;
       try {
@@ -591,8 +591,11 @@ export class EdgeNN {
       } catch {
         return { ...base, alive: false };
       }
-    }));
-    return { version: this.version, simd: this.simd, wasmURL: this.wasmURL, models: pool.models.size, workers };
+    };
+    const workers = await Promise.all(pool.slots.map(describe));
+    // Each open source has a worker of its own, outside the pool.
+    const sources = await Promise.all([...pool.sources].map((src) => describe(src._slot)));
+    return { version: this.version, simd: this.simd, wasmURL: this.wasmURL, models: pool.models.size, workers, sources };
   }
 
   /** terminate stops every worker; calls in flight reject. */

@@ -97,6 +97,9 @@ describe("a source shared by four tasks", { skip: !existsSync(join(runModels, "b
     assert.deepEqual(m.tasks.map((t) => [t.name, t.runs, t.errors]).sort(),
       [["blazeface", frames, 0], ["digits-a", frames, 0], ["digits-b", frames, 0], ["emotion", frames, 0]]);
     for (const t of m.tasks) assert.ok(t.p95Ms >= t.p50Ms && t.p50Ms > 0 && t.share > 0, JSON.stringify(t));
+    const info = await enn.info();
+    assert.equal(info.sources.length, 1);
+    assert.ok(info.sources[0].alive && info.sources[0].memoryBytes > 1e6, JSON.stringify(info.sources));
     src.close();
     await assert.rejects(src.metrics(), /source is closed/);
   });

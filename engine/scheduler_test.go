@@ -213,6 +213,31 @@ func (g *schedGate) Run(task string, batch int, input []float32) ([][]float32, e
 	return [][]float32{{input[0]}}, nil
 }
 
+// next returns the frame of the next run the lane starts. It waits with a
+// deadline, so that a lane that never starts fails the test with the
+// scheduler's state (under js/wasm a bare channel receive would end the
+// process as a deadlock, with no word on which test or why).
+func (g *schedGate) next(t *testing.T, s *Scheduler) uint64 {
+	t.Helper()
+	select {
+	case id := <-g.started:
+		return id
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no run started in 20s; metrics %+v", s.Metrics())
+		return 0
+	}
+}
+
+// free lets the run in progress finish, with the same deadline as next.
+func (g *schedGate) free(t *testing.T) {
+	t.Helper()
+	select {
+	case g.release <- struct{}{}:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the lane did not take the release in 20s")
+	}
+}
+
 // schedFlatFrame is a frame whose every channel holds id, so a 1x1 view reads
 // the frame's ID back.
 func schedFlatFrame(id uint64) Frame {
@@ -244,22 +269,22 @@ func TestSchedulerLatestFrame(t *testing.T) {
 		}
 	}
 	push(1)
-	if got := <-g.started; got != 1 {
+	if got := g.next(t, s); got != 1 {
 		t.Fatalf("first run on frame %d, want 1", got)
 	}
 	push(2)
 	push(3)
 	push(4)
-	g.release <- struct{}{}
-	if got := <-g.started; got != 4 {
+	g.free(t)
+	if got := g.next(t, s); got != 4 {
 		t.Fatalf("second run on frame %d, want the newest, 4", got)
 	}
 	push(5)
-	g.release <- struct{}{}
-	if got := <-g.started; got != 5 {
+	g.free(t)
+	if got := g.next(t, s); got != 5 {
 		t.Fatalf("third run on frame %d, want 5", got)
 	}
-	g.release <- struct{}{}
+	g.free(t)
 	schedWait(t, "three results", func() bool { return c.count("a") == 3 })
 	var frames []uint64
 	for _, r := range c.get("a") {

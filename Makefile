@@ -20,7 +20,7 @@ REFDIR := $(abspath $(CACHE))/anchors-models
 WASM_PKGS := ./kernels/ ./model/ ./engine/ ./data/ ./model/onnx/ ./model/tfjs/ ./engine/peer/ ./internal/msgp/
 WASM_BANNED := fmt|reflect|os|os/exec|log|image|image/png|image/jpeg|crypto/sha256|compress/gzip|github.com/vmihailenco/msgpack/v5|github.com/edgenn/edgenn/data
 
-.PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz zoo-models types dist test-e2e run-models import-refs pipeline-bench
+.PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz zoo-models types dist test-e2e run-models import-refs pipeline-bench hub-bench
 
 all: wasm
 
@@ -147,6 +147,7 @@ import-refs:
 ## bench: edgenn (wasm SIMD, wasm scalar, native) side by side with the anchors, one run
 bench: $(BUILD)/edgenn $(BUILD)/host.wasm $(BUILD)/host-scalar.wasm anchors wasm run-models
 	ANCHORS=$(ANCHORS) NPM_PREFIX=$(NPM_PREFIX) REFDIR=$(REFDIR) scripts/bench_table.sh
+	$(MAKE) --no-print-directory hub-bench
 
 ## pipeline-bench: issue 6 (one source, many tasks): edgenn pipeline natively and in
 ## wasm SIMD under Node (one lane), then edgenn.js's Source on a pool of two workers
@@ -155,6 +156,12 @@ pipeline-bench: $(BUILD)/edgenn $(BUILD)/host.wasm run-models wasm
 	scripts/pipeline_bench.sh
 	node scripts/source_bench.mjs --tasks 1,2,3,4 --mode provider,naive --repeats 3
 	node scripts/source_bench.mjs --fps 10 --tasks 1,3 --mode provider,naive --repeats 3
+
+## hub-bench: issue 7's hub load figure: a real `edgenn serve --hub-room` on loopback
+## holding 1,000 peers, offload requests relayed at 500, 1000 and 2000 a second
+hub-bench: $(BUILD)/edgenn
+	EDGENN_HUB_LOAD=1 EDGENN_BIN=$(abspath $(BUILD))/edgenn EDGENN_HUB_RATES=500,1000,2000 \
+	  $(GO) test -count=1 -run TestHubLoad -v -timeout 20m ./host/
 
 fuzz:
 	$(GO) test ./model/ -run XXX -fuzz FuzzDecode -fuzztime 60s -fuzzminimizetime 5s

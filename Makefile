@@ -75,15 +75,17 @@ test: test-native test-wasm test-e2e
 
 test-native: refs import-refs run-models | $(BUILD)
 	$(TEST_ENV) $(GO) vet ./...
-	$(TEST_ENV) $(GO) test -count=1 -skip TestE2E ./...
+	$(TEST_ENV) scripts/failsummary.sh $(BUILD)/test-native.log $(GO) test -count=1 -skip TestE2E ./...
 
 # The native pass writes the loss curve the wasm passes must reproduce.
 $(BUILD)/loss_curve.txt: | $(BUILD)
 	$(TEST_ENV) $(GO) test -count=1 -run TestTrainerLossCurveMatchesNative ./engine/
 
 test-wasm: refs import-refs run-models $(BUILD)/loss_curve.txt
-	$(TEST_ENV) GOOS=js GOARCH=wasm $(GO127) test -count=1 -exec="$(WASMEXEC)/go_js_wasm_exec" $(WASM_PKGS)
-	$(TEST_ENV) GOOS=js GOARCH=wasm GOEXPERIMENT=simd $(GO127) test -count=1 -exec="$(WASMEXEC)/go_js_wasm_exec" $(WASM_PKGS)
+	$(TEST_ENV) GOOS=js GOARCH=wasm scripts/failsummary.sh $(BUILD)/test-wasm.log \
+	  env $(GO127) test -count=1 -exec="$(WASMEXEC)/go_js_wasm_exec" $(WASM_PKGS)
+	$(TEST_ENV) GOOS=js GOARCH=wasm GOEXPERIMENT=simd scripts/failsummary.sh $(BUILD)/test-wasm-simd.log \
+	  env $(GO127) test -count=1 -exec="$(WASMEXEC)/go_js_wasm_exec" $(WASM_PKGS)
 	GOOS=js GOARCH=wasm GOEXPERIMENT=simd $(GO127) vet ./host ./wasm
 	@# The browser module must not link heavy packages (DESIGN: size budget).
 	@if GOOS=js GOARCH=wasm GOEXPERIMENT=simd $(GO127) list -deps ./wasm | grep -xE '$(WASM_BANNED)'; then \

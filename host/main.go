@@ -13,6 +13,7 @@
 //	edgenn serve [--addr 127.0.0.1:8080] [--www DIR] [--wasm DIR] [--models DIR]
 //	edgenn convert IN.onnx|model.json -o OUT.enn [--meta KEY=VALUE ...]
 //	edgenn pipeline [--tasks 1,2,3,4] [--mode provider|naive|naive-tfjs|both|all] [--fps N] [--lanes N]
+//	edgenn worker --hub URL --room R --token T [--models DIR] [--name N] [--throttle X]
 package main
 
 import (
@@ -38,6 +39,7 @@ var commands = []command{
 	{"serve", "[--addr HOST:PORT] [--www DIR] [...]", "serve the app, the wasm and the models over HTTP", cmdServe},
 	{"convert", "IN.onnx|model.json -o OUT.enn [--meta K=V ...]", "import an ONNX or TensorFlow.js model, with a report", cmdConvert},
 	{"pipeline", "[--tasks 1,2,3,4] [--mode both] [...]", "one source, many tasks: Scheduler and Provider against naive pipelines", cmdPipeline},
+	{"worker", "--hub URL --room R --token T [--models DIR]", "join a hub's room as a strong peer that runs offloaded tails", cmdWorker},
 }
 
 func main() {

@@ -1,0 +1,753 @@
+//go:build !js
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"log"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgenn/edgenn/engine"
+	"github.com/edgenn/edgenn/engine/peer"
+	"github.com/edgenn/edgenn/internal/msgp"
+	"github.com/edgenn/edgenn/model"
+)
+
+// The offload tests run a real host (the serve handler and a hub with rooms
+// "lab" and "other") on 127.0.0.1, a real worker and a Go requester, and
+// compare what offloaded runs return with the model run here.
+
+// offloadHost is the host: newServer's handler over a models folder, with
+// the hub at /hub, routed as cmdServe routes them.
+type offloadHost struct {
+	addr, url, hubURL string
+	models            string
+	hub               *Hub
+	srv               *http.Server
+	log               *hubLogBuffer
+	tap               func(to string, msg []byte)
+}
+
+// startOffloadHost serves on addr ("127.0.0.1:0" picks a port) the models
+// folder; tap, if set, sees every message the hub sends.
+func startOffloadHost(t *testing.T, addr, models string, tap func(string, []byte)) *offloadHost {
+	t.Helper()
+	logs := &hubLogBuffer{}
+	root, err := os.OpenRoot(models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	empty := t.TempDir()
+	s, err := newServer(serveConfig{WWW: os.DirFS(empty), Wasm: os.DirFS(empty), Models: root.FS(), MaxModelBytes: 64 << 20,
+		Log: log.New(logs, "", 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub, err := NewHub(HubConfig{Rooms: map[string]string{testRoom: testToken, "other": "other-token-5678"},
+		PingInterval: 200 * time.Millisecond, Timeout: 2 * time.Second, Log: log.New(logs, "", 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.tap = tap
+	var ln net.Listener
+	for try := 0; ; try++ { // a restarted host takes its port back
+		if ln, err = net.Listen("tcp", addr); err == nil || try == 50 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &offloadHost{addr: ln.Addr().String(), models: models, hub: hub, log: logs, tap: tap}
+	h.url = "http://" + h.addr
+	h.hubURL = "ws://" + h.addr + "/hub"
+	h.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hub" {
+			hub.ServeHTTP(w, r)
+			return
+		}
+		s.ServeHTTP(w, r)
+	})}
+	go h.srv.Serve(ln)
+	t.Cleanup(func() {
+		h.stop()
+		if t.Failed() {
+			t.Logf("host log:\n%s", logs)
+		}
+	})
+	return h
+}
+
+func (h *offloadHost) stop() {
+	h.hub.Close()
+	h.srv.Close()
+}
+
+// writeZoo writes zoo models into dir as NAME.enn and returns their bytes.
+func writeZoo(t testing.TB, dir string, names ...string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for _, name := range names {
+		g, err := model.Zoo(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := model.Encode(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".enn"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out[name] = data
+	}
+	return out
+}
+
+// lineWriter hands the lines written to it to a channel.
+type lineWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	lines chan string
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	for {
+		line, err := w.buf.ReadString('\n')
+		if err != nil {
+			w.buf.WriteString(line)
+			return len(p), nil
+		}
+		select {
+		case w.lines <- strings.TrimSuffix(line, "\n"):
+		default:
+		}
+	}
+}
+
+// runWorkerCommand runs `edgenn worker` with args (workerMain, as the
+// command does) until the returned stop is called; it returns the worker's
+// id in its room.
+func runWorkerCommand(t *testing.T, args ...string) (id string, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &lineWriter{lines: make(chan string, 16)}
+	done := make(chan error, 1)
+	go func() { done <- workerMain(ctx, args, out) }()
+	select {
+	case line := <-out.lines:
+		f := strings.Fields(line)
+		if len(f) < 3 || f[1] != "worker" {
+			t.Fatalf("worker printed %q", line)
+		}
+		id = f[2]
+	case err := <-done:
+		cancel()
+		t.Fatalf("worker ended: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("worker did not start within 30s")
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("worker: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return id, stop
+}
+
+// requester is a Go requester joined to a room, offloading one model.
+func startRequester(t *testing.T, hubURL, room, token string, data []byte, throttle float64) (*Offloader, *peerClient) {
+	t.Helper()
+	o, err := newOffloader(data, throttle, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := startPeerClient(peerClientConfig{URL: hubURL, Room: room, Token: token, Name: "requester",
+		PingInterval: 200 * time.Millisecond, Log: testLog(t)}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return o, c
+}
+
+// testLog logs to the test when -v is given.
+func testLog(t *testing.T) *log.Logger {
+	if !testing.Verbose() {
+		return nil
+	}
+	return log.New(testWriter{t}, "", log.Lmicroseconds)
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// waitHolder waits until the requester has the announce of a holder of its
+// model and plans to offload to it.
+func waitHolder(t *testing.T, o *Offloader, c *peerClient, holder string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, ok := c.holders(o.m.digest)[holder]; ok {
+			if id, _, ok := o.plan(); ok && id == holder {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the requester does not plan to offload to %s; it knows %v", holder, c.holders(o.m.digest))
+}
+
+// localRun returns the model's outputs run here in one Session.
+func localRun(t *testing.T, name string, x []float32) [][]float32 {
+	t.Helper()
+	g, err := model.Zoo(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := engine.NewSession(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs, err := s.Run(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := make([][]float32, len(outs))
+	for i, o := range outs {
+		cp[i] = append([]float32(nil), o...)
+	}
+	return cp
+}
+
+// sameOutputs checks offloaded outputs against local ones: the two halves
+// run the same compiled kernels on the same values, so they agree to
+// float32 rounding.
+func sameOutputs(t *testing.T, got, want [][]float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d outputs, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if len(got[i]) != len(want[i]) {
+			t.Fatalf("output %d: %d values, want %d", i, len(got[i]), len(want[i]))
+		}
+		for j := range want[i] {
+			if d := math.Abs(float64(got[i][j] - want[i][j])); d > 1e-5*math.Max(1, math.Abs(float64(want[i][j]))) {
+				t.Fatalf("output %d[%d] = %v, want %v", i, j, got[i][j], want[i][j])
+			}
+		}
+	}
+}
+
+// TestOffloadMatchesLocal: a requester 10x slower than the worker offloads
+// lenet5 and MobileNetV1 to a worker started as the command starts it; the
+// outputs equal the local run's, requests pipelined on one channel come back
+// to their callers, and the hub relays none of the tensors' plaintext.
+func TestOffloadMatchesLocal(t *testing.T) {
+	var mu sync.Mutex
+	var relayed [][]byte
+	modelsDir := t.TempDir()
+	zoo := writeZoo(t, modelsDir, "lenet5", "mobilenet_v1_025_128")
+	h := startOffloadHost(t, "127.0.0.1:0", modelsDir, func(to string, msg []byte) {
+		mu.Lock()
+		relayed = append(relayed, bytes.Clone(msg))
+		mu.Unlock()
+	})
+	worker, _ := runWorkerCommand(t, "--hub", h.hubURL, "--room", testRoom, "--token", testToken, "--models", modelsDir,
+		"--name", "box", "--profile-runs", "3")
+	var plaintext [][]byte
+	for _, name := range []string{"lenet5", "mobilenet_v1_025_128"} {
+		t.Run(name, func(t *testing.T) {
+			o, c := startRequester(t, h.hubURL, testRoom, testToken, zoo[name], 10)
+			waitHolder(t, o, c, worker)
+			x, _, _ := model.ZooInput(name)
+			want := localRun(t, name, x)
+			got, err := o.Run(context.Background(), x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameOutputs(t, got, want)
+			// Pipelined: four requests in flight at once, a batch of two
+			// among them.
+			xs := [][]float32{x, make([]float32, len(x)), append(append([]float32(nil), x...), x...), x}
+			for i := range xs[1] {
+				xs[1][i] = float32(i%17) / 17
+			}
+			outs := make([][][]float32, len(xs))
+			errs := make([]error, len(xs))
+			var wg sync.WaitGroup
+			for i := range xs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					outs[i], errs[i] = o.Run(context.Background(), xs[i])
+				}()
+			}
+			wg.Wait()
+			for i := range xs {
+				if errs[i] != nil {
+					t.Fatal(errs[i])
+				}
+				if i == 2 {
+					w := localRun(t, name, x)
+					sameOutputs(t, [][]float32{outs[i][0][:len(w[0])], outs[i][0][len(w[0]):]}, [][]float32{w[0], w[0]})
+					continue
+				}
+				sameOutputs(t, outs[i], localRun(t, name, xs[i]))
+			}
+			st := o.Stats()
+			if st.Remote < 5 || st.Fallback != 0 || st.Dropped != 0 || st.Refused != 0 {
+				t.Fatalf("stats %+v, want 5 results from the worker", st)
+			}
+			plaintext = append(plaintext, peer.AppendFloat32s(nil, x), peer.AppendFloat32s(nil, got[0]))
+		})
+	}
+	// Privacy: no 16-byte window of an input or an output in what the hub sent.
+	windows := map[[16]byte]bool{}
+	for _, p := range plaintext {
+		for i := 0; i+16 <= len(p); i += 4 {
+			windows[[16]byte(p[i:i+16])] = true
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	total, leaks := 0, 0
+	for _, r := range relayed {
+		total += len(r)
+		for i := 0; i+16 <= len(r); i++ {
+			if windows[[16]byte(r[i:i+16])] {
+				leaks++
+			}
+		}
+	}
+	if total < 4*128*128*3 {
+		t.Fatalf("the hub sent %d bytes, less than one MobileNet input", total)
+	}
+	if leaks != 0 {
+		t.Fatalf("%d windows of plaintext tensors in the %d bytes the hub sent", leaks, total)
+	}
+}
+
+// TestOffloadWorkerKilled: the worker stops while it runs a request; the
+// requester's result still comes, once, run here.
+func TestOffloadWorkerKilled(t *testing.T) {
+	modelsDir := t.TempDir()
+	zoo := writeZoo(t, modelsDir, "mobilenet_v1_025_128")
+	h := startOffloadHost(t, "127.0.0.1:0", modelsDir, nil)
+	w, err := newWorker(workerConfig{Hub: h.hubURL, Room: testRoom, Token: testToken, Models: modelsDir, Throttle: 20, ProfileRuns: 3,
+		Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	o, c := startRequester(t, h.hubURL, testRoom, testToken, zoo["mobilenet_v1_025_128"], 50)
+	waitHolder(t, o, c, w.ID())
+	x, _, _ := model.ZooInput("mobilenet_v1_025_128")
+	go func() {
+		for w.server.busy() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		w.Close()
+	}()
+	got, err := o.Run(context.Background(), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameOutputs(t, got, localRun(t, "mobilenet_v1_025_128", x))
+	if st := o.Stats(); st.Fallback != 1 || st.Remote != 0 {
+		t.Fatalf("stats %+v, want one fallback", st)
+	}
+}
+
+// TestOffloadHubRestart: the hub goes away mid-request and comes back on the
+// same address; the request runs here, and the worker and the requester
+// join again and offload.
+func TestOffloadHubRestart(t *testing.T) {
+	modelsDir := t.TempDir()
+	zoo := writeZoo(t, modelsDir, "lenet5")
+	h := startOffloadHost(t, "127.0.0.1:0", modelsDir, nil)
+	w, err := newWorker(workerConfig{Hub: h.hubURL, Room: testRoom, Token: testToken, Models: modelsDir, Throttle: 400, ProfileRuns: 3,
+		Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	o, c := startRequester(t, h.hubURL, testRoom, testToken, zoo["lenet5"], 4000)
+	waitHolder(t, o, c, w.ID())
+	x, _, _ := model.ZooInput("lenet5")
+	want := localRun(t, "lenet5", x)
+	go func() {
+		for w.server.busy() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		h.stop()
+	}()
+	got, err := o.Run(context.Background(), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameOutputs(t, got, want)
+	if st := o.Stats(); st.Fallback != 1 {
+		t.Fatalf("stats %+v, want one fallback", st)
+	}
+	startOffloadHost(t, h.addr, modelsDir, nil)
+	deadline := time.Now().Add(15 * time.Second)
+	for w.ID() == "" || c.ID() == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("worker and requester did not join the new hub")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitHolder(t, o, c, w.ID())
+	got, err = o.Run(context.Background(), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameOutputs(t, got, want)
+	if st := o.Stats(); st.Remote != 1 {
+		t.Fatalf("stats %+v, want a result from the worker after the restart", st)
+	}
+}
+
+// testPeer is a peer that does what a test tells it: built on the real
+// client, it pairs and seals as every peer does, and hands its frames to the
+// test.
+type testPeer struct {
+	c      *peerClient
+	frames chan *peer.Payload
+	gone   chan string
+}
+
+func (p *testPeer) joined(c *peerClient) { p.c = c }
+func (p *testPeer) frame(from string, plain []byte) {
+	q, err := peer.DecodeFrame(plain)
+	if err != nil {
+		q = &peer.Payload{Type: peer.FailFrame, Code: "undecodable", Text: err.Error()}
+	}
+	q.Data = bytes.Clone(q.Data)
+	p.frames <- q
+}
+func (p *testPeer) peerGone(id, reason string) {
+	select {
+	case p.gone <- id:
+	default:
+	}
+}
+func (p *testPeer) dropped(string) {}
+
+func startTestPeer(t *testing.T, hubURL, room, token string) *testPeer {
+	t.Helper()
+	p := &testPeer{frames: make(chan *peer.Payload, 256), gone: make(chan string, 16)}
+	c, err := startPeerClient(peerClientConfig{URL: hubURL, Room: room, Token: token, Name: "tester", Log: testLog(t)}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return p
+}
+
+func (p *testPeer) next(t *testing.T) *peer.Payload {
+	t.Helper()
+	select {
+	case q := <-p.frames:
+		return q
+	case <-time.After(10 * time.Second):
+		t.Fatal("no frame within 10s")
+	}
+	return nil
+}
+
+func (p *testPeer) sendFrame(t *testing.T, to string, q *peer.Payload) {
+	t.Helper()
+	b, err := peer.EncodeFrame(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.c.sendFrame(to, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOffloadBadPeers: a peer that answers with a result of the wrong shape,
+// and a worker that claims a model it does not hold and cannot fetch: the
+// requester refuses or is refused, and runs the request here.
+func TestOffloadBadPeers(t *testing.T) {
+	modelsDir, hostModels := t.TempDir(), t.TempDir()
+	zoo := writeZoo(t, modelsDir, "lenet5")
+	h := startOffloadHost(t, "127.0.0.1:0", hostModels, nil)
+	x, _, _ := model.ZooInput("lenet5")
+	want := localRun(t, "lenet5", x)
+
+	t.Run("wrong shape", func(t *testing.T) {
+		liar := startTestPeer(t, h.hubURL, testRoom, testToken)
+		o, c := startRequester(t, h.hubURL, testRoom, testToken, zoo["lenet5"], 50)
+		cuts := make([]float32, len(o.m.cuts))
+		if err := liar.c.announce([]peer.ModelCost{{Model: o.m.digest, Cuts: cuts}}, 0); err != nil {
+			t.Fatal(err)
+		}
+		waitHolder(t, o, c, liar.c.ID())
+		done := make(chan [][]float32, 1)
+		go func() {
+			got, err := o.Run(context.Background(), x)
+			if err != nil {
+				t.Error(err)
+			}
+			done <- got
+		}()
+		var run *peer.Payload
+		for run == nil || run.Type != peer.RunFrame {
+			run = liar.next(t)
+		}
+		liar.sendFrame(t, c.ID(), &peer.Payload{Type: peer.ResultFrame, ID: run.ID, Out: 0, Outs: 1, Shape: []int{1, 9}, Total: 36, Data: make([]byte, 36)})
+		sameOutputs(t, <-done, want)
+		if st := o.Stats(); st.Refused != 1 || st.Fallback != 1 || st.Remote != 0 {
+			t.Fatalf("stats %+v, want one refused result and one fallback", st)
+		}
+		// A result for no request in flight is dropped.
+		liar.sendFrame(t, c.ID(), &peer.Payload{Type: peer.ResultFrame, ID: run.ID, Out: 0, Outs: 1, Shape: []int{1, 10}, Total: 40, Data: make([]byte, 40)})
+		deadline := time.Now().Add(5 * time.Second)
+		for o.Stats().Dropped != 1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("stats %+v, want the late result dropped", o.Stats())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+
+	t.Run("claims a model it does not hold", func(t *testing.T) {
+		other := t.TempDir()
+		writeZoo(t, other, "mobilenet_v1_025_128")
+		w, err := newWorker(workerConfig{Hub: h.hubURL, Room: testRoom, Token: testToken, Models: other, ProfileRuns: 2, Fetch: true,
+			Log: testLog(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		o, c := startRequester(t, h.hubURL, testRoom, testToken, zoo["lenet5"], 50)
+		mcs, _ := w.server.announcement()
+		claim := o.m.costs()
+		for i := range claim.Cuts {
+			claim.Cuts[i] /= 100
+		}
+		time.Sleep(300 * time.Millisecond) // the hub's announce interval
+		if err := w.client.announce(append(mcs, claim), 0); err != nil {
+			t.Fatal(err)
+		}
+		waitHolder(t, o, c, w.ID())
+		got, err := o.Run(context.Background(), x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameOutputs(t, got, want)
+		if st := o.Stats(); st.Fallback != 1 || st.Remote != 0 {
+			t.Fatalf("stats %+v, want one fallback", st)
+		}
+		// Once the host serves the model, the worker fetches it and runs it.
+		writeZoo(t, hostModels, "lenet5")
+		waitHolder(t, o, c, w.ID())
+		got, err = o.Run(context.Background(), x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameOutputs(t, got, want)
+		if st := o.Stats(); st.Remote != 1 {
+			t.Fatalf("stats %+v, want the fetched model run on the worker", st)
+		}
+	})
+}
+
+// TestWorkerRefusesMalformed sends a worker malformed and hostile frames: it
+// refuses each with a fail that names the request where it can, and serves a
+// good request after them.
+func TestWorkerRefusesMalformed(t *testing.T) {
+	modelsDir := t.TempDir()
+	zoo := writeZoo(t, modelsDir, "lenet5")
+	h := startOffloadHost(t, "127.0.0.1:0", modelsDir, nil)
+	w, err := newWorker(workerConfig{Hub: h.hubURL, Room: testRoom, Token: testToken, Models: modelsDir, ProfileRuns: 2, Fetch: true,
+		Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	p := startTestPeer(t, h.hubURL, testRoom, testToken)
+	if err := p.c.pair(context.Background(), w.ID()); err != nil {
+		t.Fatal(err)
+	}
+	digest := peer.Digest(sha256.Sum256(zoo["lenet5"]))
+	x, _, _ := model.ZooInput("lenet5")
+	input := peer.AppendFloat32s(nil, x)
+	run := func(id uint64) *peer.Payload {
+		return &peer.Payload{Type: peer.RunFrame, ID: id, Model: digest, At: "input", Shape: []int{1, 28, 28, 1}, Total: len(input), Data: input}
+	}
+	raw := func(b []byte) {
+		if err := p.c.sendFrame(w.ID(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expectFail := func(id uint64, code, text string) {
+		t.Helper()
+		q := p.next(t)
+		if q.Type != peer.FailFrame || q.ID != id || q.Code != code || !strings.Contains(q.Text, text) {
+			t.Fatalf("got %s id %d %s %q, want fail %d %s with %q", q.Type, q.ID, q.Code, q.Text, id, code, text)
+		}
+	}
+	raw([]byte("\x93not a payload"))
+	expectFail(0, peer.FailBadInput, "expected a map")
+	var hostile msgp.Writer // a run whose data claims 2 GiB
+	hostile.MapLen(8)
+	for _, kv := range []struct {
+		k string
+		v func()
+	}{{"t", func() { hostile.Str("run") }}, {"id", func() { hostile.Int(5) }}, {"model", func() { hostile.Bin(digest[:]) }},
+		{"at", func() { hostile.Str("input") }}, {"shape", func() { hostile.ArrayLen(2); hostile.Int(1); hostile.Int(1 << 24) }},
+		{"total", func() { hostile.Int(64 << 20) }}, {"off", func() { hostile.Int(0) }}} {
+		hostile.Str(kv.k)
+		kv.v()
+	}
+	hostile.Str("data")
+	raw(append(hostile.Buf, 0xc6, 0x7f, 0xff, 0xff, 0xff))
+	expectFail(5, peer.FailBadInput, "payload")
+	huge := &peer.Payload{Type: peer.RunFrame, ID: 6, Model: digest, At: "input", Shape: []int{1 << 24}, Total: 64 << 20, Data: make([]byte, 1024)}
+	p.sendFrame(t, w.ID(), huge) // the first part of a 64 MiB tensor ...
+	cont := *run(7)
+	cont.Off, cont.Data = 4, input[4:]
+	p.sendFrame(t, w.ID(), &cont) // ... not continued
+	expectFail(7, peer.FailBadInput, "does not continue the tensor of request 6")
+	bad := run(8)
+	bad.Shape, bad.Total, bad.Data = []int{1, 28, 28, 2}, 2*len(input), append(bytes.Clone(input), input...)
+	p.sendFrame(t, w.ID(), bad)
+	expectFail(8, peer.FailBadInput, "shape [1 28 28 2]")
+	nocut := run(9)
+	nocut.At = "no-such-value"
+	p.sendFrame(t, w.ID(), nocut)
+	expectFail(9, peer.FailBadCut, "no cut at value")
+	nomodel := run(10)
+	nomodel.Model = peer.Digest{1, 2, 3}
+	p.sendFrame(t, w.ID(), nomodel)
+	expectFail(10, peer.FailNoModel, "does not serve it")
+	// Frames the hub relays but the worker cannot open are dropped.
+	p.c.sendTo(&peer.Message{Type: peer.Frame, To: w.ID(), Data: []byte("not sealed at all, long enough to try")})
+
+	p.sendFrame(t, w.ID(), run(11))
+	q := p.next(t)
+	if q.Type != peer.ResultFrame || q.ID != 11 || q.Outs != 1 || !equalInts(q.Shape, []int{1, 10}) {
+		t.Fatalf("got %+v, want the result of request 11", q)
+	}
+	sameOutputs(t, [][]float32{peer.Float32s(q.Data)}, localRun(t, "lenet5", x))
+}
+
+// TestOffloadRoomIsolation: a requester of another room is matched with no
+// peer of this one and runs here; a peer of another room cannot send this
+// room's worker a frame.
+func TestOffloadRoomIsolation(t *testing.T) {
+	modelsDir := t.TempDir()
+	zoo := writeZoo(t, modelsDir, "lenet5")
+	h := startOffloadHost(t, "127.0.0.1:0", modelsDir, nil)
+	w, err := newWorker(workerConfig{Hub: h.hubURL, Room: testRoom, Token: testToken, Models: modelsDir, ProfileRuns: 2, Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	o, c := startRequester(t, h.hubURL, "other", "other-token-5678", zoo["lenet5"], 50)
+	x, _, _ := model.ZooInput("lenet5")
+	time.Sleep(300 * time.Millisecond)
+	if hs := c.holders(o.m.digest); len(hs) != 0 {
+		t.Fatalf("room other sees the holders %v", hs)
+	}
+	got, err := o.Run(context.Background(), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameOutputs(t, got, localRun(t, "lenet5", x))
+	if st := o.Stats(); st.Local != 1 {
+		t.Fatalf("stats %+v, want a local run", st)
+	}
+	p := startTestPeer(t, h.hubURL, "other", "other-token-5678")
+	if err := p.c.pair(context.Background(), w.ID()); err == nil {
+		t.Fatal("a peer of room other paired with a worker of room lab")
+	}
+	if !strings.Contains(h.log.String(), "refused: unknown-peer") {
+		t.Fatal("the hub did not refuse the signal across rooms")
+	}
+}
+
+// TestOffloadMeasure is issue 7's figure: a requester throttled 10x runs
+// MobileNetV1 (zoo, 1.0 at 224) here and offloaded to a native worker over
+// loopback, and reports the speedup. It depends on the machine, so it runs
+// only with EDGENN_OFFLOAD_MEASURE=1:
+//
+//	EDGENN_OFFLOAD_MEASURE=1 go test ./host -run TestOffloadMeasure -v
+func TestOffloadMeasure(t *testing.T) {
+	if os.Getenv("EDGENN_OFFLOAD_MEASURE") != "1" {
+		t.Skip("EDGENN_OFFLOAD_MEASURE not set")
+	}
+	name := os.Getenv("EDGENN_OFFLOAD_MODEL")
+	if name == "" {
+		name = "mobilenet_v1_100_224"
+	}
+	const runs = 10
+	modelsDir := t.TempDir()
+	zoo := writeZoo(t, modelsDir, name)
+	h := startOffloadHost(t, "127.0.0.1:0", modelsDir, nil)
+	worker, _ := runWorkerCommand(t, "--hub", h.hubURL, "--room", testRoom, "--token", testToken, "--models", modelsDir, "--profile-runs", "5")
+	o, c := startRequester(t, h.hubURL, testRoom, testToken, zoo[name], 10)
+	waitHolder(t, o, c, worker)
+	x, _, _ := model.ZooInput(name)
+	median := func(f func()) time.Duration {
+		ts := make([]time.Duration, runs)
+		for i := range ts {
+			start := time.Now()
+			f()
+			ts[i] = time.Since(start)
+		}
+		for i := 1; i < len(ts); i++ {
+			for j := i; j > 0 && ts[j] < ts[j-1]; j-- {
+				ts[j], ts[j-1] = ts[j-1], ts[j]
+			}
+		}
+		return ts[len(ts)/2]
+	}
+	local := median(func() {
+		if _, err := o.runLocal(engine.Cut{}, len(o.m.cuts)-1, false, x); err != nil {
+			t.Fatal(err)
+		}
+	})
+	o.Run(context.Background(), x) // warm the worker's tail session
+	offloaded := median(func() {
+		if _, err := o.Run(context.Background(), x); err != nil {
+			t.Fatal(err)
+		}
+	})
+	_, choice, _ := o.plan()
+	t.Logf("%s, requester throttled 10x, %d runs each (median): local %v, offloaded %v (cut %d of %d at %q, predicted %v): speedup %.1fx; stats %+v",
+		name, runs, local.Round(time.Millisecond), offloaded.Round(time.Millisecond), choice.At, len(o.m.cuts), choice.Cut.Tensor,
+		choice.T.Round(time.Millisecond), float64(local)/float64(offloaded), o.Stats())
+	if st := o.Stats(); st.Remote < runs {
+		t.Errorf("only %d of %d runs offloaded", st.Remote, runs)
+	}
+}

@@ -20,7 +20,7 @@ REFDIR := $(abspath $(CACHE))/anchors-models
 WASM_PKGS := ./kernels/ ./model/ ./engine/ ./data/ ./model/onnx/ ./model/tfjs/ ./engine/peer/ ./internal/msgp/
 WASM_BANNED := fmt|reflect|os|os/exec|log|image|image/png|image/jpeg|crypto/sha256|compress/gzip|github.com/vmihailenco/msgpack/v5|github.com/edgenn/edgenn/data
 
-.PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz zoo-models types dist test-e2e run-models import-refs pipeline-bench hub-bench
+.PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz zoo-models types dist test-e2e run-models import-refs pipeline-bench hub-bench offload-bench
 
 all: wasm
 
@@ -99,7 +99,7 @@ test-wasm: refs import-refs run-models $(BUILD)/loss_curve.txt
 ## the worker glue, both wasm builds and wasm_exec.js); npm pack it from there
 dist: wasm
 	rm -rf $(BUILD)/dist && mkdir -p $(BUILD)/dist
-	cp www/edgenn.js www/edgenn-worker.js www/edgenn.d.ts wasm/dist/package.json $(BUILD)/edgenn.wasm $(BUILD)/edgenn-scalar.wasm $(BUILD)/wasm_exec.js $(BUILD)/dist/
+	cp www/edgenn.js www/edgenn-worker.js www/edgenn-peer.js www/edgenn.d.ts wasm/dist/package.json $(BUILD)/edgenn.wasm $(BUILD)/edgenn-scalar.wasm $(BUILD)/wasm_exec.js $(BUILD)/dist/
 	cp wasm/dist/README.md $(BUILD)/dist/README.md
 
 ## test-e2e: the demo app served by the real host, driven in Debian's headless
@@ -149,7 +149,7 @@ import-refs:
 ## bench: edgenn (wasm SIMD, wasm scalar, native) side by side with the anchors, one run
 bench: $(BUILD)/edgenn $(BUILD)/host.wasm $(BUILD)/host-scalar.wasm anchors wasm run-models
 	ANCHORS=$(ANCHORS) NPM_PREFIX=$(NPM_PREFIX) REFDIR=$(REFDIR) scripts/bench_table.sh
-	$(MAKE) --no-print-directory hub-bench
+	$(MAKE) --no-print-directory hub-bench offload-bench
 
 ## pipeline-bench: issue 6 (one source, many tasks): edgenn pipeline natively and in
 ## wasm SIMD under Node (one lane), then edgenn.js's Source on a pool of two workers
@@ -165,6 +165,13 @@ hub-bench: $(BUILD)/edgenn
 	EDGENN_HUB_LOAD=1 EDGENN_BIN=$(abspath $(BUILD))/edgenn EDGENN_HUB_RATES=500,1000,2000 \
 	  $(GO) test -count=1 -run TestHubLoad -v -timeout 20m ./host/
 
+## offload-bench: issue 7's "offload pays" figure: a requester throttled 10x
+## runs MobileNetV1 here and offloaded to a native worker over loopback
+offload-bench:
+	for m in mobilenet_v1_100_224 mobilenet_v1_025_128; do \
+	  EDGENN_OFFLOAD_MEASURE=1 EDGENN_OFFLOAD_MODEL=$$m $(GO) test -count=1 -run TestOffloadMeasure -v ./host/ \
+	    | grep -E '^(--- |ok|FAIL)|speedup' || exit 1; done
+
 fuzz:
 	$(GO) test ./model/ -run XXX -fuzz FuzzDecode -fuzztime 60s -fuzzminimizetime 5s
 	$(GO) test ./engine/ -run XXX -fuzz FuzzSession -fuzztime 60s -fuzzminimizetime 5s
@@ -172,6 +179,7 @@ fuzz:
 	$(GO) test ./engine/ -run XXX -fuzz FuzzParseDetector -fuzztime 30s -fuzzminimizetime 5s
 	$(GO) test ./engine/ -run XXX -fuzz FuzzPrepare -fuzztime 30s -fuzzminimizetime 5s
 	$(GO) test ./engine/peer/ -run XXX -fuzz FuzzDecode -fuzztime 60s -fuzzminimizetime 5s
+	$(GO) test ./engine/peer/ -run XXX -fuzz FuzzOffload -fuzztime 60s -fuzzminimizetime 5s
 	$(GO) test ./model/onnx/ -run XXX -fuzz FuzzImport -fuzztime 60s -fuzzminimizetime 5s
 	$(GO) test ./model/tfjs/ -run XXX -fuzz FuzzImport -fuzztime 60s -fuzzminimizetime 5s
 

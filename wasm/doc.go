@@ -10,6 +10,14 @@
 //	run(handle, ...inputs: Float32Array[]) -> Float32Array[]
 //	profile(handle, runs, ...inputs) -> [{name, op, medianMs, minMs}]
 //	evaluate(handle, xs: Float32Array, labels: Int32Array) -> {loss, accuracy}
+//	cuts(handle, runs, ...inputs) -> [{index, tensor, shape, bytes, headMs}]
+//	        the compiled graph's cut points (engine.Cuts), headMs the profiled
+//	        time of the nodes before each (cumulative; the last is the whole model)
+//	runHead(handle, cut, ...inputs) -> Float32Array   the value crossing cut
+//	        (a position in cuts' list)
+//	runTail(handle, at: string, x: Float32Array) -> Float32Array[]   the
+//	        outputs, run from the value at (engine.CutAt); halves are compiled
+//	        once per cut
 //	free(handle)
 //	trainer(handle, {optimizer, lr, momentum, nesterov, weightDecay, beta1,
 //	        beta2, epsilon, trainable, batchSize, loss, seed}) -> trainer handle

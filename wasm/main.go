@@ -29,6 +29,10 @@ type loaded struct {
 	// (engine.PostprocessKey); raw is its reused buffer.
 	det *engine.Detector
 	raw []float32
+	// cuts are the compiled graph's cut points (engine.Cuts), split their
+	// compiled halves; both nil until split execution is first asked for.
+	cuts  []engine.Cut
+	split []halves
 }
 
 var (
@@ -349,7 +353,8 @@ func main() {
 	}
 	for name, f := range map[string]func([]js.Value) (any, error){
 		"info": info, "load": load, "describe": onModel(describe), "run": onModel(run), "profile": onModel(profile), "detect": onModel(detect),
-		"evaluate": onModel(evaluate), "free": freer(models, "model"), "trainer": onModel(newTrainer),
+		"evaluate": onModel(evaluate), "cuts": onModel(cuts), "runHead": onModel(runHead), "runTail": onModel(runTail),
+		"free": freer(models, "model"), "trainer": onModel(newTrainer),
 		"step": onTrainer(step), "fitBegin": onTrainer(fitBegin), "fitEpoch": onTrainer(fitEpoch), "fitEnd": onTrainer(fitEnd),
 		"trainerEvaluate": onTrainer(trainerEvaluate), "save": onTrainer(save), "freeTrainer": freer(trainers, "trainer"),
 		"sourceNew": sourceNew, "sourceAttach": with(sources, "source", sourceAttach), "sourcePush": with(sources, "source", sourcePush),

@@ -120,6 +120,16 @@ const ops = {
     return [outs, outs.map((o) => o.buffer)];
   },
   profile: (m) => [call("profile", handle(m.model), m.runs, ...m.inputs)],
+  // Split execution, for offloading (edgenn-peer.js).
+  cuts: (m) => [call("cuts", handle(m.model), m.runs, ...m.inputs)],
+  runHead: (m) => {
+    const x = call("runHead", handle(m.model), m.cut, ...m.inputs);
+    return [x, [x.buffer]];
+  },
+  runTail: (m) => {
+    const outs = call("runTail", handle(m.model), m.at, m.input);
+    return [outs, outs.map((o) => o.buffer)];
+  },
   detect: (m) => [call("detect", handle(m.model), m.minScore, m.iou, m.maxOut, ...m.inputs)],
   evaluate: (m) => [call("evaluate", handle(m.model), m.xs, m.ys)],
   free: (m) => {

@@ -86,6 +86,108 @@ export interface RunOptions {
    * array is then left empty (detached).
    */
   transfer?: boolean;
+  /**
+   * Offload (after EdgeNN.join): "never" (default) runs here; "auto" runs
+   * where the planner predicts the result soonest: here, or the head here
+   * and the tail on the peer the hub matches, at the best cut; a peer's id
+   * offloads to that peer at its best cut. Offload is never the only path:
+   * if the peer fails, times out or leaves, the rest runs here, and the
+   * result is delivered once. model.lastOffload tells what happened.
+   */
+  offload?: "auto" | "never" | (string & {});
+  /** With offload: split at this cut (a position in model.cuts()) instead of the planner's. */
+  cut?: number;
+}
+
+/** A place a model can be split between this device and a peer (Model.cuts). */
+export interface CutInfo {
+  /** Nodes of the compiled graph before the cut (the head). */
+  index: number;
+  /** The value crossing the cut; the last cut (everything local) names the output. */
+  tensor: string;
+  /** Its shape, shape[0] -1 for the free batch dimension. */
+  shape: number[];
+  /** Its bytes per example. */
+  bytes: number;
+  /** Profiled time of the head here, cumulative (the last cut: the whole model). */
+  headMs: number;
+}
+
+/** Where a run with an offload option ran, and what it cost (Model.lastOffload). */
+export interface OffloadInfo {
+  /** The peer that ran the tail, or null if the run stayed here. */
+  peer: string | null;
+  /** The chosen cut's position in model.cuts() (-1 if the planner had no costs yet). */
+  cut: number;
+  /** The value sent to the peer ("" for a local run). */
+  tensor: string;
+  /** The planner's predicted latency of the chosen plan. */
+  predictedMs: number;
+  /** Time spent computing here (head, or the whole model, or a fallback tail). */
+  localMs: number;
+  /** From sending the request to the last result part (0 if none). */
+  remoteMs: number;
+  upBytes: number;
+  downBytes: number;
+  totalMs: number;
+  /** Why the peer's part ran here after all (a fail, a timeout, the peer leaving). */
+  fallback?: string;
+  /** The model's sha256 when a peer was asked. */
+  model?: string;
+}
+
+/** Options of EdgeNN.join. */
+export interface JoinOptions {
+  /** The room, as configured on the host (serve --hub-room NAME=TOKEN). */
+  room: string;
+  token: string;
+  /** This peer's name as the others see it. */
+  name?: string;
+  /**
+   * A factor >= 1 by which this tab's measured costs are scaled, and its
+   * runs slowed, to demonstrate a weak device (default 1).
+   */
+  throttle?: number;
+  /** A WebSocket constructor, where the runtime has no global one. */
+  WebSocket?: unknown;
+}
+
+/** Another peer of the room. */
+export interface PeerInfo {
+  id: string;
+  name: string;
+  caps: { workers: number; native: boolean; gflops: number };
+  /** Milliseconds of work queued on it, as it announced. */
+  load: number;
+  /** The sha256 (hex) of the models it announced. */
+  models: string[];
+}
+
+/** The room a pool joined (EdgeNN.join). */
+export declare class Peers {
+  private constructor();
+  /** This peer's id in the room. */
+  readonly id: string;
+  readonly room: string;
+  readonly name: string;
+  readonly throttle: number;
+  /** Whether the page left, or the hub connection was lost. */
+  readonly closed: boolean;
+  /** The other peers of the room. */
+  readonly peers: PeerInfo[];
+  on(type: "peer-joined", fn: (p: PeerInfo) => void): this;
+  on(type: "peer-left", fn: (p: { id: string; reason: string }) => void): this;
+  on(type: "announce", fn: (p: { id: string; models: string[]; load: number }) => void): this;
+  /** Errors that belong to no call (a malformed message, the hub connection lost). */
+  on(type: "error", fn: (e: Error) => void): this;
+  off(type: string, fn: Function): this;
+  /**
+   * Six digits of this side's and the peer's public keys, the same on both
+   * devices: compare them to be sure the hub did not swap the keys.
+   */
+  fingerprint(peerId: string): Promise<string>;
+  /** Leaves the room; requests in flight to peers finish here. */
+  close(): void;
 }
 
 /**
@@ -266,6 +368,11 @@ export declare class EdgeNN {
   source(input: SourceInput | null, options?: SourceOptions): Source;
   /** The pool and each worker's memory. */
   info(): Promise<PoolInfo>;
+  /**
+   * Joins a room of the host's peer hub ("/hub" in a page; an absolute URL
+   * in Node). Rejects with the hub's reason (bad-token, unknown-room, ...).
+   */
+  join(hubURL: string | URL, options: JoinOptions): Promise<Peers>;
   /** Stops every worker; calls in flight reject. */
   terminate(): Promise<void>;
 }
@@ -274,6 +381,13 @@ export declare class EdgeNN {
 export declare class Model {
   private constructor();
   readonly info: ModelInfo;
+  /** Where the last run with an offload option ran, and what it cost; null before one. */
+  readonly lastOffload: OffloadInfo | null;
+  /**
+   * The places the model can be split with a peer, each with its head's
+   * time here (profiled over runs runs, default 5); the last keeps it local.
+   */
+  cuts(options?: { runs?: number }): Promise<CutInfo[]>;
   /**
    * Runs the whole model once, on the least busy worker, on a batch of any
    * size; resolves with one Float32Array per output, by name. Rejects on an

@@ -43,6 +43,10 @@
 /** @typedef {import("./edgenn.d.ts").AttachOptions} AttachOptions */
 /** @typedef {import("./edgenn.d.ts").TaskResult} TaskResult */
 /** @typedef {import("./edgenn.d.ts").SourceMetrics} SourceMetrics */
+/** @typedef {import("./edgenn.d.ts").JoinOptions} JoinOptions */
+/** @typedef {import("./edgenn.d.ts").CutInfo} CutInfo */
+/** @typedef {import("./edgenn.d.ts").OffloadInfo} OffloadInfo */
+/** @typedef {import("./edgenn-peer.js").Peers} Peers */
 
 const isNode = !!(/** @type {any} */ (globalThis).process?.versions?.node) &&
   typeof window === "undefined" && !("WorkerGlobalScope" in globalThis);
@@ -473,6 +477,28 @@ export class EdgeNN {
     this.simd = first.simd;
     /** The wasm file the workers run. */
     this.wasmURL = wasmURL.href;
+    /** @internal @type {Peers | null} the room joined, if any */
+    this._peers = null;
+  }
+
+  /**
+   * join connects to the host's peer hub (a URL such as "/hub" in a page,
+   * an absolute ws: or http: URL in Node) and joins a room with its token.
+   * The other peers can then take part of this pool's runs
+   * (model.run(x, {offload})), and this pool serves theirs: it announces
+   * the models it has loaded with what their layers cost here. edgenn-peer.js
+   * is loaded on the first join only.
+   * @param {string | URL} hubURL @param {JoinOptions} options
+   * @returns {Promise<Peers>}
+   */
+  async join(hubURL, options) {
+    const o = checkOptions(options, ["room", "token", "name", "throttle", "WebSocket"], "join");
+    if (this._pool.terminated) throw fail("the pool was terminated");
+    if (this._peers && !this._peers.closed) throw fail(`join: already in room ${this._peers.room} (close it first)`);
+    const { join } = await import("./edgenn-peer.js");
+    const peers = await join(this, hubURL, /** @type {any} */ (o));
+    this._peers = peers;
+    return peers;
   }
 
   /** Whether this runtime supports WebAssembly SIMD128. */
@@ -574,6 +600,7 @@ export class EdgeNN {
       model.dispose();
       throw fail(`load ${label}: ${/** @type {Error} */ (e).message.replace(/^edgenn: /, "")}`);
     }
+    this._peers?._modelsChanged();
     return model;
   }
 
@@ -601,6 +628,7 @@ export class EdgeNN {
   /** terminate stops every worker; calls in flight reject. */
   async terminate() {
     const pool = this._pool;
+    this._peers?.close();
     pool.terminated = true;
     for (const s of pool.slots) s.crash("terminated");
     await Promise.all(pool.slots.map((s) => s.stopped));
@@ -635,6 +663,18 @@ export class Model {
     /** @private */ this._disposed = false;
     /** @type {ModelInfo} */
     this.info = /** @type {any} */ (null);
+    /** Where the last run with an offload option ran, and what it cost. @type {OffloadInfo | null} */
+    this.lastOffload = null;
+  }
+
+  /**
+   * _call runs one worker call on this model, on the least busy worker.
+   * @internal @param {any} msg @param {Transferable[]} [transfer]
+   * @returns {Promise<any>}
+   */
+  _call(msg, transfer) {
+    this._check();
+    return this._enn._pool.pick().call({ ...msg, model: this._key }, transfer);
   }
 
   /** @param {Slot} s @returns {Promise<any>} */
@@ -692,10 +732,19 @@ export class Model {
    */
   async run(inputs, options) {
     this._check();
-    const o = checkOptions(options, ["transfer"], "run");
+    const o = /** @type {RunOptions} */ (checkOptions(options, ["transfer", "offload", "cut"], "run"));
+    const offload = o.offload ?? "never";
+    if (typeof offload !== "string" || offload === "") throw fail(`run: offload must be "auto", "never" or a peer's id, got ${describeValue(offload)}`);
+    if (o.cut !== undefined && (!Number.isInteger(o.cut) || o.cut < 0)) throw fail(`run: cut must be a cut's position (model.cuts()), got ${o.cut}`);
     const parcel = new Parcel(!!o.transfer);
     const xs = this._inputs(inputs, parcel);
-    const outs = await this._enn._pool.pick().call({ op: "run", model: this._key, inputs: xs }, parcel.transfer);
+    const peers = this._enn._peers;
+    if (offload !== "never" && offload !== "auto" && !peers) throw fail(`run: offload to peer "${offload}", but not in a room (EdgeNN.join first)`);
+    /** @type {Float32Array[]} */
+    let outs;
+    if (offload !== "never" && peers) outs = await peers._run(this, /** @type {Float32Array[]} */ (xs), offload, o.cut);
+    else if (peers && peers.throttle > 1) [outs] = await peers._work(() => this._call({ op: "run", inputs: xs }, parcel.transfer));
+    else outs = await this._enn._pool.pick().call({ op: "run", model: this._key, inputs: xs }, parcel.transfer);
     /** @type {Record<string, Float32Array>} */
     const res = {};
     this.info.outputs.forEach((v, i) => { res[v.name] = outs[i]; });
@@ -768,12 +817,27 @@ export class Model {
     return new Trainer(this, o);
   }
 
+  /**
+   * cuts lists the places the model can be split between this device and a
+   * peer (the cut points of its compiled graph), each with the time its
+   * head takes here, profiled over runs runs (default 5) of one example of
+   * zeros. The last keeps the whole model local.
+   * @param {{runs?: number}} [options]
+   * @returns {Promise<CutInfo[]>}
+   */
+  async cuts(options) {
+    const o = checkOptions(options, ["runs"], "cuts");
+    const x = this.info.inputs.map((i) => new Float32Array(i.shape.reduce((n, d) => n * (d < 0 ? 1 : d), 1)));
+    return this._call({ op: "cuts", runs: o.runs ?? 5, inputs: x });
+  }
+
   /** dispose frees the model on every worker; later calls reject. */
   dispose() {
     if (this._disposed) return;
     this._disposed = true;
     const pool = this._enn._pool;
     pool.models.delete(this);
+    this._enn._peers?._modelsChanged();
     for (const s of pool.live()) s.call({ op: "free", key: this._key }).catch(() => {});
   }
 }

@@ -21,7 +21,7 @@ const SHELL = [
   "./", "index.html", "app.css", "app.js", "ui.js", "store.js", "sketchpad.js", "chart.js",
   "digits.js", "personalise.js", "device.js", "faces.js", "faceprep.js", "watch.js", "manifest.webmanifest",
   "icons/icon.svg", "icons/icon-192.png", "icons/icon-512.png", "icons/icon-maskable-512.png",
-  "edgenn.js", "edgenn-worker.js", "wasm_exec.js", "edgenn.wasm", "edgenn-scalar.wasm",
+  "edgenn.js", "edgenn-worker.js", "edgenn-peer.js", "wasm_exec.js", "edgenn.wasm", "edgenn-scalar.wasm",
 ];
 /** The models index; its entries are cached too. Network first: models come and go. */
 const INDEX = "models";

@@ -21,7 +21,7 @@ test("the packed package installs and runs a model", () => {
     writeFileSync(join(app, "package.json"), JSON.stringify({ name: "scratch-app", private: true, type: "module" }));
     execFileSync("npm", ["install", "--no-audit", "--no-fund", "--offline", "--loglevel=error", join(app, tgz)], { cwd: app });
     const files = execFileSync("tar", ["-tzf", join(app, tgz)], { encoding: "utf8" }).split("\n").filter(Boolean).sort();
-    assert.deepEqual(files, ["README.md", "edgenn-scalar.wasm", "edgenn-worker.js", "edgenn.d.ts", "edgenn.js", "edgenn.wasm", "package.json", "wasm_exec.js"].map((f) => "package/" + f));
+    assert.deepEqual(files, ["README.md", "edgenn-peer.js", "edgenn-scalar.wasm", "edgenn-worker.js", "edgenn.d.ts", "edgenn.js", "edgenn.wasm", "package.json", "wasm_exec.js"].map((f) => "package/" + f));
     writeFileSync(join(app, "main.mjs"), `
       import { EdgeNN } from "edgenn";
       import { readFileSync } from "node:fs";

@@ -167,7 +167,7 @@ describe("a pool of two workers", () => {
       [() => m.run({}), /^edgenn: missing input "input" of model "lenet5"$/],
       [() => m.run("pixels"), /^edgenn: run takes a Float32Array or an object .* got string$/],
       [() => m.run({ input: "pixels" }), /^edgenn: input "input" must be a Float32Array, .* got string$/],
-      [() => m.run(new Float32Array(784), { transfers: true }), /^edgenn: run: unknown option "transfers" \(transfer\)$/],
+      [() => m.run(new Float32Array(784), { transfers: true }), /^edgenn: run: unknown option "transfers" \(transfer, offload, cut\)$/],
       [() => enn.load(new Uint8Array([0x82, 0xa6, 0x66, 0x6f, 0x72, 0x6d, 0x61, 0x74, 0xa3, 0x78, 0x79, 0x7a])),
         /^edgenn: load bytes: enn: not an edgenn file: format tag "xyz", want "edgenn"$/],
       [() => enn.load(join(build, "models", "nothing.enn")), /^edgenn: load .*nothing\.enn: ENOENT: no such file/],

@@ -1,6 +1,7 @@
 // Type-checks edgenn.d.ts against the way the API is used (not run):
 //   tsc -p wasm/jsapi (make types)
-import { EdgeNN, Model, Trainer, type EpochStats, type NodeCost, type PoolInfo, type Scores } from "../../www/edgenn.js";
+import { EdgeNN, Model, Trainer, type CutInfo, type EpochStats, type NodeCost, type OffloadInfo, type PeerInfo, type Peers,
+  type PoolInfo, type Scores } from "../../www/edgenn.js";
 
 export async function usage(pixels: Float32Array, labels: Int32Array): Promise<void> {
   const enn: EdgeNN = await EdgeNN.start({ workers: 2, baseURL: "build/", simd: "auto" });
@@ -78,4 +79,28 @@ export async function watch(enn: EdgeNN, detector: Model, emotion: Model, video:
   await manual.attach(emotion, { filter: "cubic" }, () => {});
   src.close();
   manual.close();
+}
+
+// Nearby peers: offload part of a run.
+export async function offload(enn: EdgeNN, model: Model, pixels: Float32Array): Promise<void> {
+  const room: Peers = await enn.join("/hub", { room: "lab", token: "lab-token-1234", name: "phone", throttle: 4 });
+  room.on("peer-joined", (p: PeerInfo) => console.log(p.id, p.name, p.caps.native, p.models.length));
+  room.on("peer-left", ({ id, reason }) => console.log(id, reason));
+  room.on("error", (e: Error) => console.error(e.message));
+  const cuts: CutInfo[] = await model.cuts({ runs: 3 });
+  console.log(cuts.map((c) => `${c.index} ${c.tensor} ${c.bytes} ${c.headMs}`));
+  const auto = await model.run(pixels, { offload: "auto" });
+  const info: OffloadInfo | null = model.lastOffload;
+  console.log(auto.output, info?.peer ?? "local", info?.predictedMs, info?.fallback);
+  const other = room.peers[0];
+  if (other) {
+    console.log(await room.fingerprint(other.id));
+    await model.run(pixels, { offload: other.id, cut: 2 });
+  }
+  await model.run(pixels, { offload: "never" });
+  room.close();
+  // @ts-expect-error: a room and a token are required
+  await enn.join("/hub", { name: "x" });
+  // @ts-expect-error: lastOffload is read-only
+  model.lastOffload = null;
 }

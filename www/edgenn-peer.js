@@ -1,0 +1,1504 @@
+// edgenn-peer.js: nearby peers for edgenn.js (EdgeNN.join). Loaded by
+// edgenn.js only when a page joins a room, so that apps that never offload
+// download nothing of it.
+//
+// It speaks the host hub's protocol (engine/peer/message.go: msgpack
+// messages over a WebSocket, numbered by seq, bounded and validated), seals
+// the frames two peers exchange end to end as engine/peer/seal.go does
+// (X25519, HKDF-SHA256, AES-256-GCM, with WebCrypto) and carries inside them
+// the offload messages of engine/peer/OFFLOAD.md: run, result, fail, cancel.
+// A tab is both a requester (Model.run with {offload}) and a server (it runs
+// the tails of the models it has loaded for the others, and announces what
+// they cost here).
+//
+// Frames go through the hub's relay; the direct WebRTC data channel of
+// OFFLOAD.md ("sdp"/"ice" signals) is not implemented yet, and a peer that
+// sends those signals is answered through the relay as before.
+
+/** @typedef {import("./edgenn.d.ts").PeerInfo} PeerInfo */
+/** @typedef {import("./edgenn.d.ts").OffloadInfo} OffloadInfo */
+/** @typedef {import("./edgenn.d.ts").CutInfo} CutInfo */
+
+// Protocol limits (engine/peer/message.go, seal.go, OFFLOAD.md).
+const VERSION = 1;
+const MAX_FRAME = 1 << 20;
+const SEAL_OVERHEAD = 24;
+const MAX_PLAIN = MAX_FRAME - SEAL_OVERHEAD;
+const MAX_MESSAGE = MAX_FRAME + (4 << 10);
+const MAX_SIGNAL = 16 << 10;
+const MAX_NAME = 64;
+const MAX_TOKEN = 256;
+const MAX_MODELS = 16;
+const MAX_CUTS = 512;
+const MAX_TENSOR = 64 << 20;
+/** Tensor bytes in one run or result part: a frame less room for its keys. */
+const PART_BYTES = MAX_PLAIN - 1024;
+const INFO = new TextEncoder().encode("edgenn peer frame v1");
+
+// Timings (milliseconds).
+const KEY_TIMEOUT = 5000; // a peer that does not answer our key
+const MATCH_TIMEOUT = 3000; // the hub's answer to an offer request
+const PING_EVERY = 1000; // our own pings, to measure the hub's round trip
+const HUB_SILENCE = 6000; // nothing from the hub for this long: the connection is dead
+const ANNOUNCE_GAP = 300; // the hub takes one announce per 200 ms
+const SERVE_QUEUE = 8; // run requests a tab queues before answering busy
+
+// The planner's estimates of a link start from these until measured.
+const PRIOR_BYTES_PER_MS = 1000; // 1 MB/s
+const EWMA = 0.25;
+
+/** @param {string} msg */
+function fail(msg) {
+  return new Error("edgenn: " + msg);
+}
+
+function now() {
+  return globalThis.performance?.now() ?? Date.now();
+}
+
+/** @param {number} ms */
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** @param {Uint8Array} b */
+export function hex(b) {
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** @param {string} s */
+export function unhex(s) {
+  const b = new Uint8Array(s.length >> 1);
+  for (let i = 0; i < b.length; i++) b[i] = parseInt(s.substr(2 * i, 2), 16);
+  return b;
+}
+
+// ---------------------------------------------------------------------------
+// msgpack: the part the protocol uses, each value in its shortest form as
+// internal/msgp's Writer writes it, so that encodings are byte-identical.
+
+/** A float32 to encode as such (msgpack 0xca), not as an integer. */
+class F32 {
+  /** @param {number} v */
+  constructor(v) {
+    this.v = v;
+  }
+}
+/** @param {number} v */
+export const f32 = (v) => new F32(v);
+
+class Writer {
+  constructor(size = 256) {
+    this.buf = new Uint8Array(size);
+    this.view = new DataView(this.buf.buffer);
+    this.n = 0;
+  }
+
+  /** @param {number} k */
+  room(k) {
+    if (this.n + k <= this.buf.length) return;
+    const b = new Uint8Array(Math.max(2 * this.buf.length, this.n + k));
+    b.set(this.buf.subarray(0, this.n));
+    this.buf = b;
+    this.view = new DataView(b.buffer);
+  }
+
+  /** @param {number[]} bytes */
+  put(...bytes) {
+    this.room(bytes.length);
+    for (const x of bytes) this.buf[this.n++] = x;
+  }
+
+  /** @param {number} c @param {number} v */
+  put16(c, v) {
+    this.room(3);
+    this.buf[this.n] = c;
+    this.view.setUint16(this.n + 1, v);
+    this.n += 3;
+  }
+
+  /** @param {number} c @param {number} v */
+  put32(c, v) {
+    this.room(5);
+    this.buf[this.n] = c;
+    this.view.setUint32(this.n + 1, v);
+    this.n += 5;
+  }
+
+  /** @param {number} n @param {number} fix @param {number} fixMax @param {number} c8 @param {number} c16 @param {number} c32 */
+  header(n, fix, fixMax, c8, c16, c32) {
+    if (n <= fixMax) this.put(fix | n);
+    else if (n <= 0xff && c8) this.put(c8, n);
+    else if (n <= 0xffff) this.put16(c16, n);
+    else this.put32(c32, n);
+  }
+
+  /** @param {number} v a non-negative integer */
+  uint(v) {
+    if (!Number.isSafeInteger(v) || v < 0) throw fail(`msgpack: ${v} is not a non-negative integer`);
+    if (v <= 0x7f) this.put(v);
+    else if (v <= 0xff) this.put(0xcc, v);
+    else if (v <= 0xffff) this.put16(0xcd, v);
+    else if (v <= 0xffffffff) this.put32(0xce, v);
+    else {
+      this.put32(0xcf, Math.floor(v / 2 ** 32));
+      this.room(4);
+      this.view.setUint32(this.n, v >>> 0);
+      this.n += 4;
+    }
+  }
+
+  /** @param {number} v an integer */
+  int(v) {
+    if (!Number.isSafeInteger(v)) throw fail(`msgpack: ${v} is not an integer`);
+    if (v >= 0) this.uint(v);
+    else if (v >= -32) this.put(v & 0xff);
+    else if (v >= -128) this.put(0xd0, v & 0xff);
+    else if (v >= -32768) this.put16(0xd1, v & 0xffff);
+    else if (v >= -(2 ** 31)) this.put32(0xd2, v >>> 0);
+    else throw fail(`msgpack: ${v} is out of range`);
+  }
+
+  /** @param {string} s */
+  str(s) {
+    const b = new TextEncoder().encode(s);
+    this.header(b.length, 0xa0, 31, 0xd9, 0xda, 0xdb);
+    this.raw(b);
+  }
+
+  /** @param {Uint8Array} b */
+  bin(b) {
+    this.header(b.length, 0, -1, 0xc4, 0xc5, 0xc6);
+    this.raw(b);
+  }
+
+  /** @param {Uint8Array} b */
+  raw(b) {
+    this.room(b.length);
+    this.buf.set(b, this.n);
+    this.n += b.length;
+  }
+
+  /** @param {number} v */
+  f32(v) {
+    this.room(5);
+    this.buf[this.n] = 0xca;
+    this.view.setFloat32(this.n + 1, v);
+    this.n += 5;
+  }
+
+  /** @param {number} n */
+  map(n) {
+    this.header(n, 0x80, 15, 0, 0xde, 0xdf);
+  }
+
+  /** @param {number} n */
+  array(n) {
+    this.header(n, 0x90, 15, 0, 0xdc, 0xdd);
+  }
+
+  /**
+   * value writes a JS value: string (str), Uint8Array (bin), F32, integer
+   * (int), boolean, array, or a plain object (map, keys in insertion order;
+   * undefined members left out).
+   * @param {any} v
+   */
+  value(v) {
+    if (typeof v === "string") this.str(v);
+    else if (v instanceof Uint8Array) this.bin(v);
+    else if (v instanceof F32) this.f32(v.v);
+    else if (typeof v === "number") this.int(v);
+    else if (typeof v === "boolean") this.put(v ? 0xc3 : 0xc2);
+    else if (Array.isArray(v)) {
+      this.array(v.length);
+      for (const x of v) this.value(x);
+    } else if (v && typeof v === "object") {
+      const keys = Object.keys(v).filter((k) => v[k] !== undefined);
+      this.map(keys.length);
+      for (const k of keys) {
+        this.str(k);
+        this.value(v[k]);
+      }
+    } else throw fail(`msgpack: cannot encode ${v}`);
+  }
+
+  bytes() {
+    return this.buf.subarray(0, this.n);
+  }
+}
+
+/** @param {any} v @returns {Uint8Array} */
+export function encode(v) {
+  const w = new Writer();
+  w.value(v);
+  return w.bytes();
+}
+
+/**
+ * decode reads one msgpack value that fills b: maps become objects (a
+ * duplicate key is refused), bin a Uint8Array viewing b, ints and floats
+ * numbers. Ext types, nesting deeper than 8 and trailing bytes are refused.
+ * @param {Uint8Array} b
+ * @returns {any}
+ */
+export function decode(b) {
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let off = 0;
+  const need = (/** @type {number} */ n) => {
+    if (off + n > b.length) throw new Error("truncated message");
+  };
+  const u = (/** @type {number} */ n) => {
+    need(n);
+    const at = off;
+    off += n;
+    if (n === 1) return view.getUint8(at);
+    if (n === 2) return view.getUint16(at);
+    if (n === 4) return view.getUint32(at);
+    return view.getUint32(at) * 2 ** 32 + view.getUint32(at + 4);
+  };
+  const td = new TextDecoder("utf-8", { fatal: true });
+  /** @param {number} depth @returns {any} */
+  const value = (depth) => {
+    if (depth > 8) throw new Error("nested too deep");
+    const c = u(1);
+    const bytes = (/** @type {number} */ n) => {
+      need(n);
+      off += n;
+      return b.subarray(off - n, off);
+    };
+    const arr = (/** @type {number} */ n) => {
+      if (n > b.length - off) throw new Error("truncated message");
+      const a = new Array(n);
+      for (let i = 0; i < n; i++) a[i] = value(depth + 1);
+      return a;
+    };
+    const map = (/** @type {number} */ n) => {
+      if (2 * n > b.length - off) throw new Error("truncated message");
+      /** @type {Record<string, any>} */
+      const o = {};
+      for (let i = 0; i < n; i++) {
+        const k = value(depth + 1);
+        if (typeof k !== "string") throw new Error("a map key that is not a string");
+        if (Object.hasOwn(o, k)) throw new Error(`duplicate field "${k}"`);
+        o[k] = value(depth + 1);
+      }
+      return o;
+    };
+    if (c <= 0x7f) return c;
+    if (c >= 0xe0) return c - 256;
+    if (c < 0x90) return map(c & 15);
+    if (c < 0xa0) return arr(c & 15);
+    if (c < 0xc0) return td.decode(bytes(c & 31));
+    switch (c) {
+      case 0xc0: return null;
+      case 0xc2: return false;
+      case 0xc3: return true;
+      case 0xc4: return bytes(u(1));
+      case 0xc5: return bytes(u(2));
+      case 0xc6: return bytes(u(4));
+      case 0xca: need(4); off += 4; return view.getFloat32(off - 4);
+      case 0xcb: need(8); off += 8; return view.getFloat64(off - 8);
+      case 0xcc: return u(1);
+      case 0xcd: return u(2);
+      case 0xce: return u(4);
+      case 0xcf: return u(8);
+      case 0xd0: need(1); off += 1; return view.getInt8(off - 1);
+      case 0xd1: need(2); off += 2; return view.getInt16(off - 2);
+      case 0xd2: need(4); off += 4; return view.getInt32(off - 4);
+      case 0xd3: need(8); off += 8; return Number(view.getBigInt64(off - 8));
+      case 0xd9: return td.decode(bytes(u(1)));
+      case 0xda: return td.decode(bytes(u(2)));
+      case 0xdb: return td.decode(bytes(u(4)));
+      case 0xdc: return arr(u(2));
+      case 0xdd: return arr(u(4));
+      case 0xde: return map(u(2));
+      case 0xdf: return map(u(4));
+    }
+    throw new Error(`unsupported msgpack type 0x${c.toString(16)}`);
+  };
+  const v = value(0);
+  if (off !== b.length) throw new Error(`${b.length - off} trailing bytes`);
+  return v;
+}
+
+// ---------------------------------------------------------------------------
+// Hub messages (engine/peer/message.go). Fields go in the order Go's Encode
+// writes them, so that the bytes are the same.
+
+const FIELD_ORDER = ["seq", "re", "from", "to", "room", "token", "name", "id", "caps", "peers", "peer",
+  "models", "load", "model", "cut", "data", "code", "msg", "reason"];
+
+/**
+ * encodeMessage encodes a hub message of type t. Fields are given as JS
+ * values: load and gflops as numbers (written as float32), models as
+ * [{sha256: Uint8Array, cuts: number[]}].
+ * @param {string} t @param {Record<string, any>} fields
+ */
+export function encodeMessage(t, fields) {
+  /** @type {Record<string, any>} */
+  const m = { v: VERSION, t };
+  for (const k of FIELD_ORDER) {
+    const v = fields[k];
+    if (v === undefined) continue;
+    if (k === "load") m[k] = f32(v);
+    else if (k === "caps") m[k] = { workers: v.workers ?? 0, native: !!v.native, gflops: f32(v.gflops ?? 0) };
+    else if (k === "models") m[k] = v.map((/** @type {any} */ mc) => ({ sha256: mc.sha256, cuts: mc.cuts.map(f32) }));
+    else m[k] = v;
+  }
+  for (const k of Object.keys(fields)) {
+    if (!FIELD_ORDER.includes(k)) throw fail(`hub message ${t}: unknown field "${k}"`);
+  }
+  const b = encode(m);
+  if (b.length > MAX_MESSAGE) throw fail(`hub message ${t} of ${b.length} bytes, more than the limit ${MAX_MESSAGE}`);
+  return b;
+}
+
+/**
+ * decodeMessage reads a hub message and checks what this side relies on:
+ * the version, the type and the types of the fields it reads.
+ * @param {Uint8Array} b
+ * @returns {Record<string, any>}
+ */
+export function decodeMessage(b) {
+  if (b.length > MAX_MESSAGE) throw new Error(`message of ${b.length} bytes, more than the limit ${MAX_MESSAGE}`);
+  const m = decode(b);
+  if (!m || typeof m !== "object" || Array.isArray(m) || Object.keys(m)[0] !== "v" || Object.keys(m)[1] !== "t") {
+    throw new Error("message is not a map starting with \"v\" and \"t\"");
+  }
+  if (m.v !== VERSION) throw new Error(`unknown version ${m.v} (this side speaks version ${VERSION})`);
+  const str = (/** @type {string} */ k, max = MAX_NAME) => {
+    if (m[k] !== undefined && (typeof m[k] !== "string" || m[k].length > max)) throw new Error(`${m.t}: field "${k}" is not a string of at most ${max} bytes`);
+  };
+  const int = (/** @type {string} */ k) => {
+    if (m[k] !== undefined && !(Number.isSafeInteger(m[k]) && m[k] >= 0)) throw new Error(`${m.t}: field "${k}" is not a non-negative integer`);
+  };
+  for (const k of ["from", "to", "room", "name", "id", "code"]) str(k);
+  for (const k of ["msg", "reason"]) str(k, 512);
+  for (const k of ["seq", "re", "cut"]) int(k);
+  if (!(m.seq >= 1)) throw new Error(`${m.t}: seq must be at least 1`);
+  if (m.data !== undefined && !(m.data instanceof Uint8Array)) throw new Error(`${m.t}: data is not bytes`);
+  if (m.model !== undefined && !(m.model instanceof Uint8Array && m.model.length === 32)) throw new Error(`${m.t}: model is not a sha256`);
+  if (m.load !== undefined && !(typeof m.load === "number" && m.load >= 0 && Number.isFinite(m.load))) throw new Error(`${m.t}: bad load`);
+  const peerInfo = (/** @type {any} */ p) => {
+    if (!p || typeof p.id !== "string" || !p.id) throw new Error(`${m.t}: a peer without an id`);
+    return { id: p.id, name: typeof p.name === "string" ? p.name : "", caps: { workers: p.caps?.workers ?? 0, native: !!p.caps?.native,
+      gflops: p.caps?.gflops ?? 0 }, load: typeof p.load === "number" ? p.load : 0 };
+  };
+  if (m.peers !== undefined) {
+    if (!Array.isArray(m.peers)) throw new Error(`${m.t}: peers is not an array`);
+    m.peers = m.peers.map(peerInfo);
+  }
+  if (m.peer !== undefined) m.peer = peerInfo(m.peer);
+  if (m.models !== undefined) {
+    if (!Array.isArray(m.models) || m.models.length > MAX_MODELS) throw new Error(`${m.t}: models is not an array of at most ${MAX_MODELS}`);
+    for (const mc of m.models) {
+      if (!(mc?.sha256 instanceof Uint8Array && mc.sha256.length === 32) || !Array.isArray(mc.cuts) || mc.cuts.length < 1 || mc.cuts.length > MAX_CUTS ||
+        mc.cuts.some((/** @type {any} */ c, /** @type {number} */ i) => typeof c !== "number" || !(c >= 0) || (i > 0 && c < mc.cuts[i - 1]))) {
+        throw new Error(`${m.t}: a model without a sha256 or with bad cut costs`);
+      }
+    }
+  }
+  return m;
+}
+
+// ---------------------------------------------------------------------------
+// Sealing (engine/peer/seal.go): X25519, HKDF-SHA256 with salt = sender's
+// public key || receiver's and info "edgenn peer frame v1", AES-256-GCM; a
+// frame is an 8-byte big-endian counter || ciphertext || tag, the nonce 4
+// zero bytes || the counter.
+
+/** @returns {SubtleCrypto} */
+function subtle() {
+  const s = globalThis.crypto?.subtle;
+  if (!s) throw fail("peers need WebCrypto (crypto.subtle), which browsers give secure (https or localhost) pages only");
+  return s;
+}
+
+/** A fresh X25519 key pair: {priv: CryptoKey, pub: Uint8Array(32)}. */
+export async function newKey() {
+  const k = /** @type {CryptoKeyPair} */ (await subtle().generateKey({ name: "X25519" }, true, ["deriveBits"]));
+  return { priv: k.privateKey, pub: new Uint8Array(await subtle().exportKey("raw", k.publicKey)) };
+}
+
+/** @param {Uint8Array} b */
+function b64url(b) {
+  return btoa(String.fromCharCode(...b)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/**
+ * importKey makes a key pair from raw X25519 private and public keys (for
+ * test vectors).
+ * @param {Uint8Array} priv @param {Uint8Array} pub
+ */
+export async function importKey(priv, pub) {
+  const key = await subtle().importKey("jwk", { kty: "OKP", crv: "X25519", d: b64url(priv), x: b64url(pub) },
+    { name: "X25519" }, false, ["deriveBits"]);
+  return { priv: key, pub };
+}
+
+/**
+ * fingerprint is seal.go's Fingerprint: six digits from the sha256 of the
+ * two public keys in byte order, the same on both devices.
+ * @param {Uint8Array} a @param {Uint8Array} b
+ */
+export async function fingerprint(a, b) {
+  let c = 0;
+  for (let i = 0; i < Math.min(a.length, b.length) && c === 0; i++) c = a[i] - b[i];
+  if (c === 0) c = a.length - b.length;
+  const both = new Uint8Array(a.length + b.length);
+  both.set(c > 0 ? b : a);
+  both.set(c > 0 ? a : b, a.length);
+  const sum = new DataView(await subtle().digest("SHA-256", both));
+  return String(sum.getUint32(0) % 1000000).padStart(6, "0");
+}
+
+/** @param {number} n */
+function nonce(n) {
+  const b = new Uint8Array(12);
+  const v = new DataView(b.buffer);
+  v.setUint32(4, Math.floor(n / 2 ** 32));
+  v.setUint32(8, n >>> 0);
+  return b;
+}
+
+/**
+ * Channel seals the frames this peer sends another and opens those it
+ * receives. Seal numbers frames as it is called; callers send them in that
+ * order. Open must be called one frame at a time, in order.
+ */
+export class Channel {
+  /**
+   * @param {CryptoKey} send @param {CryptoKey} recv
+   * @param {Uint8Array} mine @param {Uint8Array} theirs
+   */
+  constructor(send, recv, mine, theirs) {
+    this.sendKey = send;
+    this.recvKey = recv;
+    this.mine = mine;
+    this.theirs = theirs;
+    this.sent = 0;
+    this.received = 0;
+  }
+
+  /**
+   * create agrees keys between own (this side's pair) and their public key.
+   * @param {{priv: CryptoKey, pub: Uint8Array}} own @param {Uint8Array} their
+   */
+  static async create(own, their) {
+    if (!(their instanceof Uint8Array) || their.length !== 32) throw fail("peer: their public key is not 32 bytes");
+    if (hex(their) === hex(own.pub)) throw fail("peer: their public key is our own");
+    const s = subtle();
+    let shared;
+    try {
+      const pub = await s.importKey("raw", /** @type {Uint8Array<ArrayBuffer>} */ (their.slice()), { name: "X25519" }, false, []);
+      shared = await s.deriveBits({ name: "X25519", public: pub }, own.priv, 256);
+    } catch (e) {
+      throw fail("peer: key agreement: " + /** @type {Error} */ (e).message);
+    }
+    const ikm = await s.importKey("raw", shared, "HKDF", false, ["deriveBits"]);
+    const key = async (/** @type {Uint8Array} */ from, /** @type {Uint8Array} */ to) => {
+      const salt = new Uint8Array(64);
+      salt.set(from);
+      salt.set(to, 32);
+      const raw = await s.deriveBits({ name: "HKDF", hash: "SHA-256", salt, info: INFO }, ikm, 256);
+      return s.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]);
+    };
+    return new Channel(await key(own.pub, their), await key(their, own.pub), own.pub, their.slice());
+  }
+
+  /** @param {Uint8Array} plain @param {Uint8Array} aad @returns {Promise<Uint8Array>} */
+  async seal(plain, aad) {
+    if (plain.length > MAX_PLAIN) throw fail(`peer: seal: ${plain.length} bytes, more than a frame holds (${MAX_PLAIN})`);
+    const n = ++this.sent;
+    const iv = nonce(n);
+    const ct = new Uint8Array(await subtle().encrypt({ name: "AES-GCM", iv, additionalData: /** @type {Uint8Array<ArrayBuffer>} */ (aad),
+      tagLength: 128 }, this.sendKey, /** @type {Uint8Array<ArrayBuffer>} */ (plain)));
+    const out = new Uint8Array(8 + ct.length);
+    out.set(iv.subarray(4));
+    out.set(ct, 8);
+    return out;
+  }
+
+  /** @param {Uint8Array} frame @param {Uint8Array} aad @returns {Promise<Uint8Array>} */
+  async open(frame, aad) {
+    if (frame.length < SEAL_OVERHEAD) throw fail(`peer: open: frame of ${frame.length} bytes is shorter than a sealed empty frame`);
+    const v = new DataView(frame.buffer, frame.byteOffset, 8);
+    const n = v.getUint32(0) * 2 ** 32 + v.getUint32(4);
+    if (n <= this.received) throw fail(`peer: open: frame ${n} replayed or out of order (last opened ${this.received})`);
+    let plain;
+    try {
+      plain = await subtle().decrypt({ name: "AES-GCM", iv: nonce(n), additionalData: /** @type {Uint8Array<ArrayBuffer>} */ (aad), tagLength: 128 },
+        this.recvKey, /** @type {Uint8Array<ArrayBuffer>} */ (frame.subarray(8)));
+    } catch {
+      throw fail(`peer: open: frame ${n} does not authenticate (tampered, or sealed under another key)`);
+    }
+    this.received = n;
+    return new Uint8Array(plain);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Offload frames (OFFLOAD.md), checked key by key: unknown keys are refused.
+
+const FRAME_KEYS = {
+  run: ["t", "id", "model", "at", "shape", "total", "off", "data"],
+  result: ["t", "id", "out", "outs", "shape", "total", "off", "data"],
+  fail: ["t", "id", "code", "text"],
+  cancel: ["t", "id"],
+};
+
+/**
+ * readFrame decodes and checks one offload frame's plaintext.
+ * @param {Uint8Array} plain
+ */
+export function readFrame(plain) {
+  const f = decode(plain);
+  if (!f || typeof f !== "object" || Array.isArray(f)) throw new Error("a frame is not a map");
+  const keys = /** @type {Record<string, string[]>} */ (FRAME_KEYS)[f.t];
+  if (!keys) throw new Error(`unknown frame type ${JSON.stringify(f.t)}`);
+  for (const k of Object.keys(f)) if (!keys.includes(k)) throw new Error(`${f.t}: unknown key "${k}"`);
+  for (const k of keys) if (f[k] === undefined) throw new Error(`${f.t}: missing key "${k}"`);
+  const uint = (/** @type {string} */ k) => {
+    if (f[k] !== undefined && !(Number.isSafeInteger(f[k]) && f[k] >= 0)) throw new Error(`${f.t}: ${k} is not a non-negative integer`);
+  };
+  ["id", "total", "off", "out", "outs"].forEach(uint);
+  if (f.shape !== undefined) {
+    if (!Array.isArray(f.shape) || f.shape.length < 1 || f.shape.length > 8 || f.shape.some((/** @type {any} */ d) => !Number.isSafeInteger(d) || d < 1)) {
+      throw new Error(`${f.t}: shape is not a list of sizes`);
+    }
+    const want = 4 * f.shape.reduce((/** @type {number} */ a, /** @type {number} */ d) => a * d, 1);
+    if (f.total !== want || f.total > MAX_TENSOR) throw new Error(`${f.t}: total ${f.total} bytes, want 4 x the shape's ${want / 4} values, at most ${MAX_TENSOR}`);
+    if (!(f.data instanceof Uint8Array) || f.data.length === 0 || f.off + f.data.length > f.total) throw new Error(`${f.t}: a part past the tensor's end`);
+  }
+  if (f.t === "result" && !(f.out < f.outs)) throw new Error(`result: out ${f.out} of ${f.outs}`);
+  if (f.t === "run" && !(f.model instanceof Uint8Array && f.model.length === 32 && typeof f.at === "string")) throw new Error("run: bad model or at");
+  if (f.t === "fail" && (typeof f.code !== "string" || typeof f.text !== "string")) throw new Error("fail: bad code or text");
+  return f;
+}
+
+/**
+ * tensorParts splits a tensor into the frames that carry it, each repeating
+ * head's keys.
+ * @param {Record<string, any>} head @param {number[]} shape @param {Float32Array} x
+ * @returns {Uint8Array[]}
+ */
+function tensorParts(head, shape, x) {
+  const bytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+  const parts = [];
+  for (let off = 0; off === 0 || off < bytes.length; off += PART_BYTES) {
+    parts.push(encode({ ...head, shape, total: bytes.length, off, data: bytes.subarray(off, Math.min(off + PART_BYTES, bytes.length)) }));
+  }
+  return parts;
+}
+
+/** Reassembles one tensor from its parts. */
+class Incoming {
+  /** @param {any} f the first part */
+  constructor(f) {
+    this.f = f;
+    this.buf = new Uint8Array(f.total);
+    this.got = 0;
+  }
+
+  /** add takes the next part; it reports whether the part continues the tensor. @param {any} f */
+  add(f) {
+    if (f.id !== this.f.id || f.off !== this.got || f.total !== this.f.total || f.out !== this.f.out ||
+      f.shape.join() !== this.f.shape.join()) return false;
+    this.buf.set(f.data, f.off);
+    this.got += f.data.length;
+    return true;
+  }
+
+  get done() {
+    return this.got === this.f.total;
+  }
+
+  floats() {
+    return new Float32Array(this.buf.buffer, 0, this.f.total / 4);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Peers.
+
+/** @param {number} old @param {number} obs */
+const ewma = (old, obs) => (1 - EWMA) * old + EWMA * obs;
+
+/** @param {number[]} s */
+const prod = (s) => s.reduce((a, d) => a * d, 1);
+
+/**
+ * One other peer of the room: what it announced, the sealed channel to it,
+ * the link estimates and the requests in flight both ways.
+ */
+class Peer {
+  /** @param {PeerInfo} info */
+  constructor(info) {
+    this.info = info;
+    /** @type {Map<string, number[]>} model sha256 (hex) -> announced cumulative costs */
+    this.models = new Map();
+    this.load = info.load;
+    /** @type {Channel | null} */
+    this.channel = null;
+    /** @type {{priv: CryptoKey, pub: Uint8Array} | null} the key we sent, waiting for theirs */
+    this.ownKey = null;
+    /** @type {{promise: Promise<void>, resolve: () => void, reject: (e: Error) => void, sent: number} | null} */
+    this.keyWait = null;
+    /** Messages from the peer are handled one at a time, in order. */
+    this.inbox = Promise.resolve();
+    /** Frames to the peer are sealed and sent in order. */
+    this.outbox = Promise.resolve();
+    // Link estimates (OFFLOAD planner): round trip in ms, bytes per ms, the
+    // peer's slowdown over its announced costs.
+    this.rtt = -1;
+    this.bw = PRIOR_BYTES_PER_MS;
+    this.slowdown = 1;
+    this.nextId = 1;
+    /** @type {Map<number, any>} our requests to the peer, by id */
+    this.requests = new Map();
+    /** @type {Incoming | null} a result being received */
+    this.inResult = null;
+    /** @type {Incoming | null} a run request being received */
+    this.inRun = null;
+    /** @type {Set<number>} its requests it cancelled */
+    this.cancelled = new Set();
+    this.gone = false;
+  }
+}
+
+/**
+ * The room a page joined (EdgeNN.join): the other peers, offload of this
+ * tab's runs to them and the serving of theirs.
+ */
+export class Peers {
+  /**
+   * @param {any} enn the EdgeNN
+   * @param {{room: string, name: string, throttle: number}} o
+   */
+  constructor(enn, o) {
+    /** @internal */ this._enn = enn;
+    /** This peer's id in the room (set once joined). */
+    this.id = "";
+    this.room = o.room;
+    this.name = o.name;
+    /** The factor by which this tab's measured costs are scaled, and its runs slowed (1: none). */
+    this.throttle = o.throttle;
+    this.closed = false;
+    /** @internal @type {Map<string, Peer>} */ this._peers = new Map();
+    /** @internal @type {Map<string, Set<Function>>} */ this._on = new Map();
+    /** @internal */ this._seq = 0;
+    /** @internal @type {Map<number, {resolve: (m: any) => void, reject: (e: Error) => void}>} hub answers awaited by seq */
+    this._awaiting = new Map();
+    /** @internal @type {Map<number, {peer: Peer, id: number}>} frames sent by seq, for the hub's refusals */
+    this._frameSeqs = new Map();
+    /** @internal */ this._hubRtt = -1;
+    /** @internal */ this._lastHeard = now();
+    /** @internal @type {Map<number, number>} our pings' send times by seq */
+    this._pings = new Map();
+    /** @internal @type {Map<any, Promise<any>>} model -> its cuts, profiled here */
+    this._cuts = new Map();
+    /** @internal */ this._queue = 0; // runs served or waiting here
+    /** @internal */ this._queuedMs = 0;
+    /** @internal */ this._announceTimer = /** @type {any} */ (null);
+    /** @internal */ this._lastAnnounce = -1e9;
+    /** @internal */ this._timer = /** @type {any} */ (null);
+    /** @internal */ this._localScale = 1; // this device's speed now over its profile
+    /** @internal @type {WeakMap<object, Map<string, number>>} runs of each half, by model or peer */
+    this._seen = new WeakMap();
+    /** @internal @type {WebSocket} */ this._ws = /** @type {any} */ (null);
+  }
+
+  /** The other peers of the room. @returns {PeerInfo[]} */
+  get peers() {
+    return [...this._peers.values()].map((p) => ({ ...p.info, load: p.load, models: [...p.models.keys()] }));
+  }
+
+  /**
+   * on adds a listener: "peer-joined" and "peer-left" get the peer's info
+   * (peer-left: {id, reason}), "error" an Error that belongs to no call.
+   * @param {string} type @param {Function} fn
+   */
+  on(type, fn) {
+    if (!["peer-joined", "peer-left", "error", "announce"].includes(type)) throw fail(`peers: unknown event "${type}"`);
+    if (!this._on.has(type)) this._on.set(type, new Set());
+    /** @type {Set<Function>} */ (this._on.get(type)).add(fn);
+    return this;
+  }
+
+  /** @param {string} type @param {Function} fn */
+  off(type, fn) {
+    this._on.get(type)?.delete(fn);
+    return this;
+  }
+
+  /** @internal @param {string} type @param {any} v */
+  _emit(type, v) {
+    const fns = this._on.get(type);
+    if (type === "error" && !fns?.size) {
+      console.error(v);
+      return;
+    }
+    for (const fn of fns ?? []) {
+      try {
+        fn(v);
+      } catch (e) {
+        console.error(e);
+      }
+    }
+  }
+
+  /**
+   * fingerprint returns six digits of this side's and the peer's public
+   * keys, the same on both devices; comparing them shows that no one (the
+   * hub) swapped the keys. It pairs with the peer first if need be.
+   * @param {string} peerId @returns {Promise<string>}
+   */
+  async fingerprint(peerId) {
+    const p = this._peer(peerId);
+    await this._pair(p);
+    const ch = /** @type {Channel} */ (p.channel);
+    return fingerprint(ch.mine, ch.theirs);
+  }
+
+  /** close leaves the room; requests in flight to peers run locally. */
+  close() {
+    if (this.closed) return;
+    try {
+      this._send("leave", { reason: "closed" });
+    } catch {
+      // the socket may be gone already
+    }
+    this._end("the page left the room");
+  }
+
+  /** @internal @param {string} why */
+  _end(why) {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this._timer);
+    clearTimeout(this._announceTimer);
+    if (this._enn._peers === this) this._enn._peers = null;
+    for (const a of this._awaiting.values()) a.reject(fail(`hub: ${why}`));
+    this._awaiting.clear();
+    for (const p of this._peers.values()) this._lost(p, why);
+    try {
+      this._ws.close(1000);
+    } catch {
+      // closing a socket that failed to open
+    }
+  }
+
+  /** @internal @param {string} id */
+  _peer(id) {
+    const p = this._peers.get(id);
+    if (!p) throw fail(`no peer "${id}" in room ${this.room} (peers: ${[...this._peers.keys()].join(", ") || "none"})`);
+    return p;
+  }
+
+  // --- the hub connection
+
+  /**
+   * @internal
+   * @param {string} url @param {string} token @param {any} WS a WebSocket constructor
+   */
+  _connect(url, token, WS) {
+    return new Promise((resolve, reject) => {
+      let welcomed = false;
+      const refuse = (/** @type {Error} */ e) => {
+        if (!welcomed) {
+          welcomed = true;
+          this.closed = true;
+          try {
+            this._ws.close(1000);
+          } catch {
+            // not open
+          }
+          reject(e);
+        }
+      };
+      let ws;
+      try {
+        ws = new WS(url);
+      } catch (e) {
+        reject(fail(`join ${url}: ${/** @type {Error} */ (e).message}`));
+        return;
+      }
+      this._ws = ws;
+      ws.binaryType = "arraybuffer";
+      ws.onopen = () => {
+        this._send("join", { room: this.room, token, name: this.name || undefined,
+          caps: { workers: this._enn.workers, native: false, gflops: 0 } });
+      };
+      ws.onerror = () => refuse(fail(`join ${url}: the connection failed`));
+      ws.onclose = (/** @type {CloseEvent} */ e) => {
+        const why = `the hub closed the connection (${e.code}${e.reason ? " " + e.reason : ""})`;
+        refuse(fail(`join ${url}: ${why}`));
+        if (!this.closed) {
+          this._emit("error", fail(`hub: ${why}`));
+          this._end(why);
+        }
+      };
+      ws.onmessage = (/** @type {MessageEvent} */ e) => {
+        this._lastHeard = now();
+        if (!(e.data instanceof ArrayBuffer)) {
+          this._emit("error", fail("hub: a text message; the protocol is msgpack in binary messages"));
+          return;
+        }
+        let m;
+        try {
+          m = decodeMessage(new Uint8Array(e.data));
+        } catch (err) {
+          this._emit("error", fail(`hub: a message this side cannot read: ${/** @type {Error} */ (err).message}`));
+          return;
+        }
+        if (!welcomed) {
+          if (m.t === "error") {
+            refuse(fail(`join room ${this.room}: ${m.code}: ${m.msg}`));
+            return;
+          }
+          if (m.t !== "welcome") return;
+          welcomed = true;
+          this.id = m.id;
+          for (const p of m.peers) this._peers.set(p.id, new Peer(p));
+          this._timer = setInterval(() => this._tick(), PING_EVERY);
+          resolve(this);
+          return;
+        }
+        try {
+          this._handle(m);
+        } catch (err) {
+          this._emit("error", err);
+        }
+      };
+    });
+  }
+
+  /**
+   * _send numbers and sends a hub message; it returns its seq.
+   * @internal @param {string} t @param {Record<string, any>} fields
+   */
+  _send(t, fields) {
+    if (this._ws.readyState !== 1) throw fail("hub: the connection is closed");
+    const seq = ++this._seq;
+    this._ws.send(encodeMessage(t, { seq, ...fields }));
+    return seq;
+  }
+
+  /** @internal */
+  _tick() {
+    if (this.closed) return;
+    if (now() - this._lastHeard > HUB_SILENCE) {
+      this._emit("error", fail(`hub: nothing heard for ${HUB_SILENCE} ms; the connection is taken for dead`));
+      this._end("the hub fell silent");
+      return;
+    }
+    try {
+      const seq = this._send("ping", {});
+      this._pings.set(seq, now());
+    } catch {
+      // closing
+    }
+  }
+
+  /** @internal @param {Record<string, any>} m */
+  _handle(m) {
+    switch (m.t) {
+      case "ping":
+        this._send("pong", { re: m.seq });
+        return;
+      case "pong": {
+        const t0 = this._pings.get(m.re);
+        this._pings.delete(m.re);
+        if (t0 !== undefined) this._hubRtt = this._hubRtt < 0 ? now() - t0 : ewma(this._hubRtt, now() - t0);
+        return;
+      }
+      case "peer-joined": {
+        this._peers.set(m.peer.id, new Peer(m.peer));
+        this._emit("peer-joined", { ...m.peer, models: [] });
+        return;
+      }
+      case "peer-left": {
+        const p = this._peers.get(m.id);
+        if (!p) return;
+        this._peers.delete(m.id);
+        this._lost(p, `peer ${m.id} left${m.reason ? ": " + m.reason : ""}`);
+        this._emit("peer-left", { id: m.id, reason: m.reason ?? "" });
+        return;
+      }
+      case "announce": {
+        const p = this._peers.get(m.from);
+        if (!p) return;
+        p.models = new Map(m.models.map((/** @type {any} */ mc) => [hex(mc.sha256), mc.cuts]));
+        p.load = m.load;
+        this._emit("announce", { id: p.info.id, models: [...p.models.keys()], load: p.load });
+        return;
+      }
+      case "signal":
+      case "frame": {
+        const p = this._peers.get(m.from);
+        if (!p) return;
+        p.inbox = p.inbox.then(() => (m.t === "signal" ? this._signal(p, m.data) : this._frame(p, m.data))).catch((e) => {
+          this._emit("error", fail(`peer ${p.info.id}: ${/** @type {Error} */ (e).message.replace(/^edgenn: /, "")}`));
+        });
+        return;
+      }
+      case "match": {
+        const a = this._awaiting.get(m.re);
+        this._awaiting.delete(m.re);
+        a?.resolve(m);
+        return;
+      }
+      case "error": {
+        const e = fail(`hub: ${m.code}: ${m.msg}`);
+        const a = this._awaiting.get(m.re);
+        if (a) {
+          this._awaiting.delete(m.re);
+          a.reject(e);
+          return;
+        }
+        const fr = this._frameSeqs.get(m.re);
+        if (fr) {
+          // The hub did not pass a frame on (busy, or the peer is gone): the request runs locally.
+          this._frameSeqs.delete(m.re);
+          fr.peer.requests.get(fr.id)?.fallback(e.message);
+          return;
+        }
+        this._emit("error", e);
+        return;
+      }
+    }
+  }
+
+  /**
+   * _request sends a hub message and resolves with the answer to it (the
+   * message whose re is its seq), or rejects with the hub's error.
+   * @internal @param {string} t @param {Record<string, any>} fields
+   * @returns {Promise<any>}
+   */
+  _request(t, fields) {
+    return new Promise((resolve, reject) => {
+      const seq = this._send(t, fields);
+      const timer = setTimeout(() => {
+        this._awaiting.delete(seq);
+        reject(fail(`hub: no answer to ${t} within ${MATCH_TIMEOUT} ms`));
+      }, MATCH_TIMEOUT);
+      this._awaiting.set(seq, {
+        resolve: (m) => { clearTimeout(timer); resolve(m); },
+        reject: (e) => { clearTimeout(timer); reject(e); },
+      });
+    });
+  }
+
+  // --- pairing and frames
+
+  /**
+   * _pair makes sure a sealed channel to p exists, sending our key if need be.
+   * @internal @param {Peer} p
+   */
+  async _pair(p) {
+    if (p.channel) return;
+    if (!p.keyWait) {
+      /** @type {any} */
+      const w = { sent: now() };
+      w.promise = new Promise((resolve, reject) => {
+        w.resolve = resolve;
+        w.reject = reject;
+      });
+      w.promise.catch(() => {});
+      p.keyWait = w;
+      p.ownKey = null;
+      const timer = setTimeout(() => w.reject(fail(`peer ${p.info.id} did not answer our key within ${KEY_TIMEOUT} ms`)), KEY_TIMEOUT);
+      w.promise.finally(() => {
+        clearTimeout(timer);
+        if (p.keyWait === w) p.keyWait = null;
+      }).catch(() => {});
+      try {
+        p.ownKey = await newKey();
+        this._send("signal", { to: p.info.id, data: encode({ t: "key", pub: p.ownKey.pub }) });
+      } catch (e) {
+        w.reject(e);
+      }
+    }
+    await /** @type {any} */ (p.keyWait).promise;
+  }
+
+  /** @internal @param {Peer} p @param {Uint8Array} data */
+  async _signal(p, data) {
+    if (data.length > MAX_SIGNAL) throw fail("a signal larger than the limit");
+    const s = decode(data);
+    if (s?.t !== "key") return; // sdp and ice: no data channel yet, the relay carries the frames
+    if (Object.keys(s).some((k) => k !== "t" && k !== "pub")) throw fail("key signal: unknown key");
+    if (!(s.pub instanceof Uint8Array) || s.pub.length !== 32) throw fail("key signal: pub is not 32 bytes");
+    const w = p.keyWait;
+    if (w && p.ownKey && !p.channel) {
+      // The answer to our key (or their key crossing ours: both sides build the same channel).
+      p.channel = await Channel.create(p.ownKey, s.pub);
+      const rtt = now() - w.sent;
+      p.rtt = p.rtt < 0 ? rtt : ewma(p.rtt, rtt);
+      w.resolve();
+      return;
+    }
+    // Their new key: a first contact, or the peer restarted. What was in
+    // flight on the old channel cannot be opened any more.
+    if (p.channel) this._lost(p, `peer ${p.info.id} agreed a new key`, true);
+    const own = await newKey();
+    p.ownKey = own;
+    this._send("signal", { to: p.info.id, data: encode({ t: "key", pub: own.pub }) });
+    p.channel = await Channel.create(own, s.pub);
+  }
+
+  /** @internal @param {string} from @param {string} to */
+  _aad(from, to) {
+    return new TextEncoder().encode(from + "\0" + to);
+  }
+
+  /**
+   * _sendFrames seals and sends frames to p in order; id is the request
+   * they belong to, for the hub's refusals.
+   * @internal @param {Peer} p @param {Uint8Array[]} plains @param {number} id
+   */
+  _sendFrames(p, plains, id) {
+    const ch = p.channel;
+    if (!ch) return Promise.reject(fail(`no channel to peer ${p.info.id}`));
+    const aad = this._aad(this.id, p.info.id);
+    const sent = p.outbox.then(async () => {
+      for (const plain of plains) {
+        if (p.gone || p.channel !== ch) throw fail(`peer ${p.info.id} is gone`);
+        const sealed = await ch.seal(plain, aad);
+        const seq = this._send("frame", { to: p.info.id, data: sealed });
+        this._frameSeqs.set(seq, { peer: p, id });
+        if (this._frameSeqs.size > 4096) this._frameSeqs.delete(this._frameSeqs.keys().next().value ?? 0);
+      }
+    });
+    p.outbox = sent.catch(() => {});
+    return sent;
+  }
+
+  /** @internal @param {Peer} p @param {Uint8Array} sealed */
+  async _frame(p, sealed) {
+    if (!p.channel) throw fail("a frame before any key was agreed");
+    const plain = await p.channel.open(sealed, this._aad(p.info.id, this.id));
+    let f;
+    try {
+      f = readFrame(plain);
+    } catch (e) {
+      const id = (() => { try { return decode(plain)?.id; } catch { return undefined; } })();
+      if (Number.isSafeInteger(id)) this._failTo(p, id, "bad-input", /** @type {Error} */ (e).message);
+      throw fail(`a malformed frame: ${/** @type {Error} */ (e).message}`);
+    }
+    switch (f.t) {
+      case "run": return this._runPart(p, f);
+      case "cancel":
+        p.cancelled.add(f.id);
+        return;
+      case "result": return this._resultPart(p, f);
+      case "fail": {
+        const r = p.requests.get(f.id);
+        r?.fallback(`peer ${p.info.id} failed the request: ${f.code}: ${f.text}`);
+        return;
+      }
+    }
+  }
+
+  /**
+   * _lost gives up what was in flight with p: our requests run locally,
+   * its requests are dropped.
+   * @internal @param {Peer} p @param {string} why @param {boolean} [rekey]
+   */
+  _lost(p, why, rekey = false) {
+    if (!rekey) p.gone = true;
+    p.channel = null;
+    p.inResult = p.inRun = null;
+    p.keyWait?.reject(fail(why));
+    for (const r of [...p.requests.values()]) r.fallback(why);
+  }
+
+  // --- serving other peers' runs
+
+  /** @internal @param {Peer} p @param {number} id @param {string} code @param {string} text */
+  _failTo(p, id, code, text) {
+    this._sendFrames(p, [encode({ t: "fail", id, code, text: text.slice(0, 512) })], 0).catch(() => {});
+  }
+
+  /** @internal @param {Peer} p @param {any} f */
+  _runPart(p, f) {
+    if (f.off === 0) {
+      if (p.inRun && !p.inRun.done) this._failTo(p, p.inRun.f.id, "bad-input", "a tensor cut short by another");
+      p.inRun = new Incoming(f);
+    }
+    const inc = p.inRun;
+    if (!inc || !inc.add(f)) {
+      this._failTo(p, f.id, "bad-input", `a part at byte ${f.off} that does not continue the tensor being received`);
+      p.inRun = null;
+      return;
+    }
+    if (!inc.done) return;
+    p.inRun = null;
+    this._serve(p, inc.f, inc.floats()).catch((e) => this._emit("error", e));
+  }
+
+  /**
+   * _serve runs the tail of a request from p and sends the results.
+   * @internal @param {Peer} p @param {any} f @param {Float32Array} x
+   */
+  async _serve(p, f, x) {
+    const digest = hex(f.model);
+    const model = [...this._enn._pool.models].find((m) => m.info.sha256 === digest);
+    if (!model) return this._failTo(p, f.id, "no-model", `this peer does not hold model ${digest.slice(0, 16)}`);
+    if (this._queue >= SERVE_QUEUE) return this._failTo(p, f.id, "busy", `${this._queue} runs queued`);
+    let cuts;
+    try {
+      cuts = await this._cutsOf(model);
+    } catch (e) {
+      return this._failTo(p, f.id, "error", /** @type {Error} */ (e).message);
+    }
+    const at = cuts.findIndex((c) => c.tensor === f.at && c.index < cuts[cuts.length - 1].index);
+    if (at < 0) return this._failTo(p, f.id, "bad-cut", `model ${model.info.name} has no cut at ${JSON.stringify(f.at)}`);
+    const want = cuts[at].shape;
+    if (f.shape.length !== want.length || f.shape.some((/** @type {number} */ d, /** @type {number} */ i) => i > 0 && d !== want[i]) ||
+      (want[0] >= 0 && f.shape[0] !== want[0])) {
+      return this._failTo(p, f.id, "bad-input", `shape [${f.shape}] does not fit the cut's [${want}]`);
+    }
+    const batch = f.shape[0];
+    const cost = (cuts[cuts.length - 1].headMs - cuts[at].headMs) * Math.max(batch, 1);
+    this._queue++;
+    this._queuedMs += cost;
+    this._announceSoon();
+    let outs;
+    try {
+      if (p.cancelled.delete(f.id) || p.gone) return;
+      [outs] = await this._work(() => model._call({ op: "runTail", at: f.at, input: x }, [x.buffer]));
+    } catch (e) {
+      return this._failTo(p, f.id, "error", /** @type {Error} */ (e).message.replace(/^edgenn: /, ""));
+    } finally {
+      this._queue--;
+      this._queuedMs = Math.max(0, this._queuedMs - cost);
+      this._announceSoon();
+    }
+    /** @type {Uint8Array[]} */
+    const frames = [];
+    outs.forEach((/** @type {Float32Array} */ o, /** @type {number} */ k) => {
+      const shape = [batch, ...model.info.outputs[k].shape.slice(1)];
+      if (prod(shape) !== o.length) shape.splice(0, shape.length, o.length);
+      frames.push(...tensorParts({ t: "result", id: f.id, out: k, outs: outs.length }, shape, o));
+    });
+    await this._sendFrames(p, frames, 0).catch(() => {});
+  }
+
+  /**
+   * _work runs a call on this tab's workers, then waits as long again
+   * (throttle - 1) times, so that a throttled tab is as slow as it claims.
+   * It resolves with the result and the time taken.
+   * @internal @template T @param {() => Promise<T>} f @returns {Promise<[T, number]>}
+   */
+  async _work(f) {
+    const t0 = now();
+    const r = await f();
+    if (this.throttle > 1) await sleep((this.throttle - 1) * (now() - t0));
+    return [r, now() - t0];
+  }
+
+  // --- what this tab holds
+
+  /**
+   * _cutsOf profiles model's cuts here once: [{index, tensor, shape, bytes,
+   * headMs}], headMs scaled by the throttle.
+   * @internal @param {any} model @returns {Promise<CutInfo[]>}
+   */
+  _cutsOf(model) {
+    const have = this._cuts.get(model);
+    if (have) return have;
+    const x = model.info.inputs.map((/** @type {any} */ i) => new Float32Array(prod(i.shape.map((/** @type {number} */ d) => (d < 0 ? 1 : d)))));
+    /** @type {Promise<CutInfo[]>} */
+    const c = model._call({ op: "cuts", runs: 5, inputs: x }).then((/** @type {CutInfo[]} */ cuts) =>
+      cuts.map((k) => ({ ...k, headMs: k.headMs * this.throttle })));
+    c.catch(() => this._cuts.delete(model));
+    this._cuts.set(model, c);
+    return c;
+  }
+
+  /** @internal a model was loaded or disposed: announce again */
+  _modelsChanged() {
+    for (const m of this._cuts.keys()) if (!this._enn._pool.models.has(m)) this._cuts.delete(m);
+    this._announceSoon();
+  }
+
+  /** @internal */
+  _announceSoon() {
+    if (this.closed || this._announceTimer) return;
+    const wait = Math.max(0, this._lastAnnounce + ANNOUNCE_GAP - now());
+    this._announceTimer = setTimeout(() => {
+      this._announceTimer = null;
+      this._announce().catch((e) => this._emit("error", e));
+    }, wait);
+  }
+
+  /** @internal */
+  async _announce() {
+    const models = [...this._enn._pool.models].filter((m) => m.info?.sha256).slice(0, MAX_MODELS);
+    const list = [];
+    for (const m of models) {
+      try {
+        const cuts = await this._cutsOf(m);
+        list.push({ sha256: unhex(m.info.sha256), cuts: cuts.map((c) => c.headMs) });
+      } catch {
+        // a model that cannot be profiled is not offered
+      }
+    }
+    if (this.closed) return;
+    this._lastAnnounce = now();
+    this._send("announce", { models: list, load: this._queuedMs });
+  }
+
+  // --- requesting
+
+  /**
+   * plan predicts, for model on a batch, the latency of running it here and
+   * of each peer and cut that can take it, and returns them best first.
+   * T(p) = local head + RTT + D_p/B_up + slowdown·remote tail + queued +
+   * D_out/B_down, the link measured per peer.
+   * @param {any} model @param {number} batch @param {{peer?: string, cut?: number}} [only]
+   * @returns {Promise<{peer: Peer | null, at: number, ms: number, cuts: CutInfo[]}[]>}
+   */
+  async _plan(model, batch, only = {}) {
+    const cuts = await this._cutsOf(model);
+    const last = cuts.length - 1;
+    const local = (/** @type {number} */ i) => this._localScale * cuts[i].headMs * batch;
+    const outBytes = cuts[last].bytes * batch;
+    const plans = [];
+    if (only.peer === undefined) plans.push({ peer: null, at: last, ms: local(last), cuts });
+    for (const p of this._peers.values()) {
+      if (only.peer !== undefined && p.info.id !== only.peer) continue;
+      const costs = p.models.get(model.info.sha256);
+      if (!costs || costs.length !== cuts.length) continue;
+      const rtt = p.rtt >= 0 ? p.rtt : this._hubRtt >= 0 ? 2 * this._hubRtt : 10;
+      for (let i = 0; i < last; i++) {
+        if (only.cut !== undefined && i !== only.cut) continue;
+        const remote = (costs[last] - costs[i]) * batch;
+        const ms = local(i) + rtt + (cuts[i].bytes * batch) / p.bw + p.slowdown * remote + p.load + outBytes / p.bw;
+        plans.push({ peer: p, at: i, ms, cuts });
+      }
+    }
+    return plans.sort((a, b) => a.ms - b.ms);
+  }
+
+  /**
+   * _run runs model on xs (its inputs in order) with offload: "auto", or a
+   * peer's id. It resolves once, with the outputs in order.
+   * @internal @param {any} model @param {Float32Array[]} xs @param {string} offload @param {number | undefined} cut
+   * @returns {Promise<Float32Array[]>}
+   */
+  async _run(model, xs, offload, cut) {
+    const t0 = now();
+    const per = prod(model.info.inputs[0].shape.slice(1));
+    const batch = Math.max(1, Math.round(xs[0].length / per));
+    if (offload !== "auto") this._peer(offload);
+    /** @type {{peer: Peer | null, at: number, ms: number, cuts: CutInfo[]}[]} */
+    let plans = [];
+    try {
+      plans = await this._plan(model, batch, { peer: offload === "auto" ? undefined : offload, cut });
+    } catch (e) {
+      if (offload !== "auto") throw e;
+    }
+    if (offload !== "auto" && plans.length === 0) {
+      throw fail(`peer ${offload} has not announced model ${model.info.name}` + (cut !== undefined ? ` with cut ${cut}` : ""));
+    }
+    let best = plans[0];
+    /** @type {OffloadInfo} */
+    const info = { peer: null, cut: -1, tensor: "", predictedMs: best?.ms ?? 0, localMs: 0, remoteMs: 0, upBytes: 0, downBytes: 0, totalMs: 0 };
+    if (!best || !best.peer) return this._runLocal(model, xs, info, t0, best?.cuts);
+    const cuts = best.cuts;
+    if (offload === "auto") {
+      // The hub spreads requests over the peers that hold the model.
+      try {
+        const m = await this._request("offer-request", { model: unhex(model.info.sha256), cut: best.at || undefined });
+        const p = this._peers.get(m.id);
+        if (!p) throw fail(`the hub matched unknown peer ${m.id}`);
+        if (p !== best.peer) best = (await this._plan(model, batch, { peer: p.info.id, cut: best.at }))[0] ?? best;
+      } catch (e) {
+        info.fallback = /** @type {Error} */ (e).message;
+        return this._runLocal(model, xs, info, t0, cuts);
+      }
+    }
+    const p = /** @type {Peer} */ (best.peer);
+    const c = cuts[best.at];
+    Object.assign(info, { peer: p.info.id, cut: best.at, tensor: c.tensor });
+    // The head, here.
+    let mid = xs[0];
+    if (c.index > 0) {
+      const [h, ms] = await this._work(() => model._call({ op: "runHead", cut: best.at, inputs: xs }));
+      mid = h;
+      info.localMs = ms;
+      if (this._warm(model, "head", best.at)) this._observeLocal(ms, c.headMs * batch);
+    }
+    const midShape = [batch, ...c.shape.slice(1)];
+    if (prod(midShape) !== mid.length) midShape.splice(0, midShape.length, mid.length);
+    const remotePredicted = best.ms - this._localScale * c.headMs * batch;
+    let outs;
+    try {
+      if (p.gone) throw fail(`peer ${p.info.id} left`);
+      await this._pair(p);
+      const r0 = now();
+      outs = await this._remote(p, model, c, midShape, mid, Math.max(3 * remotePredicted, 2000), info);
+      info.remoteMs = now() - r0;
+      // A peer compiles a cut's tail on its first request there: that one does not price the link.
+      if (this._warm(p, model.info.sha256, best.at)) this._observeRemote(p, info, best, batch);
+    } catch (e) {
+      // Offload is never the only path: the tail runs here.
+      info.fallback = /** @type {Error} */ (e).message;
+      const [o, ms] = await this._work(() => model._call({ op: "runTail", at: c.tensor, input: mid }));
+      info.localMs += ms;
+      outs = o;
+    }
+    info.totalMs = now() - t0;
+    model.lastOffload = Object.freeze(info);
+    return outs;
+  }
+
+  /** @internal @param {any} model @param {Float32Array[]} xs @param {OffloadInfo} info @param {number} t0 @param {CutInfo[]} [cuts] */
+  async _runLocal(model, xs, info, t0, cuts) {
+    const [outs, ms] = await this._work(() => model._call({ op: "run", inputs: xs }));
+    if (cuts) {
+      const batch = Math.max(1, Math.round(xs[0].length / prod(model.info.inputs[0].shape.slice(1))));
+      this._observeLocal(ms, cuts[cuts.length - 1].headMs * batch);
+      info.cut = cuts.length - 1;
+    }
+    info.localMs = ms;
+    info.totalMs = now() - t0;
+    model.lastOffload = Object.freeze(info);
+    return outs;
+  }
+
+  /**
+   * _warm reports whether a cut's half has run before where it runs now
+   * (once on each of the pool's workers, for our own halves): the first
+   * run of a half compiles it, and its time says nothing of the device's
+   * speed or the link's.
+   * @internal @param {any} owner a model (our halves) or a Peer @param {string} what @param {number} cut
+   */
+  _warm(owner, what, cut) {
+    let seen = this._seen.get(owner);
+    if (!seen) this._seen.set(owner, (seen = new Map()));
+    const key = what + " " + cut;
+    const n = (seen.get(key) ?? 0) + 1;
+    seen.set(key, n);
+    return n > (owner instanceof Peer ? 1 : this._enn.workers);
+  }
+
+  /** @internal @param {number} ms @param {number} predicted */
+  _observeLocal(ms, predicted) {
+    if (predicted > 0.05) this._localScale = Math.min(100, Math.max(0.01, ewma(this._localScale, ms / predicted)));
+  }
+
+  /**
+   * _observeRemote refreshes p's link estimates from a request that took
+   * info.remoteMs: the time beyond the round trip and the predicted compute
+   * prices the bytes (when there were enough to measure), and the time
+   * beyond the round trip and the transfer the peer's slowdown.
+   * @internal @param {Peer} p @param {OffloadInfo} info @param {{at: number, cuts: CutInfo[]}} plan @param {number} batch
+   */
+  _observeRemote(p, info, plan, batch) {
+    const costs = p.models.get(/** @type {string} */ (info.model));
+    const last = plan.cuts.length - 1;
+    const remote = costs ? (costs[last] - costs[plan.at]) * batch : 0;
+    const rtt = p.rtt >= 0 ? p.rtt : 0;
+    const bytes = info.upBytes + info.downBytes;
+    if (bytes >= 32 << 10) {
+      const t = info.remoteMs - rtt - p.slowdown * remote - p.load;
+      if (t > 0.1) p.bw = ewma(p.bw, bytes / t);
+    }
+    if (remote >= 1) {
+      const t = info.remoteMs - rtt - bytes / p.bw - p.load;
+      p.slowdown = Math.min(50, Math.max(0.2, ewma(p.slowdown, t / remote)));
+    }
+  }
+
+  /**
+   * _remote sends one run request to p and resolves with the outputs; it
+   * rejects on a fail, a timeout, the peer leaving or a result that does
+   * not fit the model, and a result that comes after is dropped.
+   * @internal
+   * @param {Peer} p @param {any} model @param {CutInfo} c @param {number[]} shape @param {Float32Array} x
+   * @param {number} timeoutMs @param {OffloadInfo} info
+   * @returns {Promise<Float32Array[]>}
+   */
+  async _remote(p, model, c, shape, x, timeoutMs, info) {
+    if (p.gone || !p.channel) throw fail(`peer ${p.info.id} left`);
+    const id = p.nextId++;
+    info.model = model.info.sha256;
+    return new Promise((resolve, reject) => {
+      /** @type {Float32Array[]} */
+      const outs = [];
+      const settle = (/** @type {Error | null} */ err) => {
+        if (!p.requests.has(id)) return;
+        p.requests.delete(id);
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve(outs);
+      };
+      const timer = setTimeout(() => {
+        this._sendFrames(p, [encode({ t: "cancel", id })], 0).catch(() => {});
+        settle(fail(`peer ${p.info.id}: no result within ${Math.round(timeoutMs)} ms`));
+      }, timeoutMs);
+      p.requests.set(id, {
+        fallback: (/** @type {string} */ why) => settle(fail(why)),
+        /** @param {number} k @param {number} n @param {number[]} shape @param {Float32Array} o */
+        result: (k, n, shape, o) => {
+          const want = model.info.outputs;
+          const wshape = want[k] && [shape[0], ...want[k].shape.slice(1)];
+          if (n !== want.length || !wshape || wshape.join() !== shape.join() || outs.length !== k) {
+            settle(fail(`peer ${p.info.id}: result ${k} of ${n} with shape [${shape}] does not fit the model's outputs`));
+            return;
+          }
+          outs.push(o);
+          info.downBytes += o.byteLength;
+          if (outs.length === n) settle(null);
+        },
+      });
+      const frames = tensorParts({ t: "run", id, model: unhex(model.info.sha256), at: c.tensor }, shape, x);
+      info.upBytes = x.byteLength;
+      this._sendFrames(p, frames, id).catch((e) => settle(e));
+    });
+  }
+
+  /** @internal @param {Peer} p @param {any} f */
+  _resultPart(p, f) {
+    const r = p.requests.get(f.id);
+    if (f.off === 0) p.inResult = new Incoming(f);
+    const inc = p.inResult;
+    if (!inc || !inc.add(f)) {
+      p.inResult = null;
+      r?.fallback(`peer ${p.info.id}: a result part that does not continue the tensor`);
+      return;
+    }
+    if (!inc.done) return;
+    p.inResult = null;
+    r?.result(f.out, f.outs, f.shape, inc.floats()); // a late result (its request ran here) is dropped
+  }
+}
+
+/**
+ * join connects enn to the hub at url and joins a room.
+ * @param {any} enn @param {string | URL} url
+ * @param {{room: string, token: string, name?: string, throttle?: number, WebSocket?: any}} o
+ * @returns {Promise<Peers>}
+ */
+export async function join(enn, url, o) {
+  if (typeof o.room !== "string" || !o.room || new TextEncoder().encode(o.room).length > MAX_NAME) {
+    throw fail(`join: room must be a name of 1 to ${MAX_NAME} bytes`);
+  }
+  if (typeof o.token !== "string" || !o.token || o.token.length > MAX_TOKEN) throw fail(`join: token must be a string of 1 to ${MAX_TOKEN} bytes`);
+  const name = o.name ?? "";
+  if (typeof name !== "string" || new TextEncoder().encode(name).length > MAX_NAME) throw fail(`join: name must be at most ${MAX_NAME} bytes`);
+  const throttle = o.throttle ?? 1;
+  if (typeof throttle !== "number" || !(throttle >= 1 && throttle <= 1000)) throw fail(`join: throttle must be a number in [1, 1000], got ${throttle}`);
+  const WS = o.WebSocket ?? globalThis.WebSocket;
+  if (typeof WS !== "function") throw fail("join: this runtime has no WebSocket (Node 20: run with --experimental-websocket, or pass options.WebSocket)");
+  subtle();
+  const u = new URL(url, globalThis.location?.href);
+  if (u.protocol === "http:") u.protocol = "ws:";
+  else if (u.protocol === "https:") u.protocol = "wss:";
+  if (u.protocol !== "ws:" && u.protocol !== "wss:") throw fail(`join: ${u.href} is not an http(s) or ws(s) URL`);
+  const peers = new Peers(enn, { room: o.room, name, throttle });
+  await peers._connect(u.href, o.token, WS);
+  peers._announceSoon();
+  return peers;
+}

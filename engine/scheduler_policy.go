@@ -266,7 +266,7 @@ func (s *Scheduler) control(now time.Time) {
 	switch {
 	case util >= busyHigh && (dropped > 0 || missed):
 		s.calm = 0
-		s.shed(win, busy)
+		s.shed(win, busy, frameRate)
 	case util < busyLow:
 		// Room on the lanes: drops now come from rates or reservations,
 		// not from overload.
@@ -294,10 +294,10 @@ func floorRate(t *task) float64 {
 }
 
 // shed lowers the rate of the least important task above its floor (the
-// busiest of equals). Cutting a task that held little of the lanes frees
+// busiest of equals); frameRate is the source's. Cutting a task that held little of the lanes frees
 // little, so it goes on up the priorities until the tasks cut held at
 // least shedShare of the window's busy time.
-func (s *Scheduler) shed(win, busy time.Duration) {
+func (s *Scheduler) shed(win, busy time.Duration, frameRate float64) {
 	cut := time.Duration(0)
 	for i := len(s.byPrio) - 1; i >= 0 && cut < time.Duration(shedShare*float64(busy)); {
 		// The least important priority still above a floor, from i down.
@@ -321,6 +321,18 @@ func (s *Scheduler) shed(win, busy time.Duration) {
 				c = got
 			}
 			if c <= floorRate(t) {
+				// Starved this window: cutting it frees nothing now, but
+				// it is marked shed, its rate capped below the frames', so
+				// that the order holds (no task is shed while a less
+				// important one is not) and it cannot take back the lanes
+				// freed above it before the rates are restored in order.
+				if !t.shed {
+					capped := t.eff
+					if capped == 0 {
+						capped = frameRate
+					}
+					t.eff, t.shed = max(floorRate(t), capped*shedStep), true
+				}
 				continue
 			}
 			if v == nil || t.winBusy > v.winBusy {

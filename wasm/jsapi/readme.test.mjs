@@ -1,9 +1,11 @@
-// The README's JavaScript example must run as printed: it is extracted,
+// The README's JavaScript examples must run as printed: each is extracted,
 // placed in build/ (its import rewritten to reach www/ from there) and run
-// from the repository root, as the README says to.
+// from the repository root, as the README says to; the offload example with
+// the host and the native worker the README starts beside it.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
+import { connect, createServer } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
 
@@ -35,3 +37,69 @@ test("the README's source example runs", () => {
   assert.match(out, /^right class 1 in [0-9.]+ ms$/m, out);
   assert.match(out, /^left: 1 run\(s\), right: 1 run\(s\) \| views prepared: 2$/m, out);
 });
+
+test("the README's offload example runs", async () => {
+  const readme = readFileSync(join(root, "README.md"), "utf8");
+  const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((b) => b[1]);
+  const src = blocks.find((b) => b.includes("enn.join("));
+  assert.ok(src, "README.md has no example of enn.join");
+  // The host and the native worker the README starts, on a free port.
+  const addr = await freeAddr();
+  const bin = join(build, "edgenn");
+  const procs = [];
+  try {
+    procs.push(spawn(bin, ["serve", "--addr", addr, "--hub-room", "lab=a-long-token"], { cwd: root, stdio: "ignore" }));
+    await listening(addr);
+    procs.push(spawn(bin, ["worker", "--hub", `ws://${addr}/hub`, "--room", "lab", "--token", "a-long-token",
+      "--models", join(build, "run-models")], { cwd: root, stdio: "ignore" }));
+    const file = join(build, "readme_offload_example.mjs");
+    assert.ok(src.includes("ws://127.0.0.1:8080/hub"), "the example no longer joins ws://127.0.0.1:8080/hub");
+    writeFileSync(file, src.replace('from "./www/edgenn.js"', 'from "../www/edgenn.js"').replace("127.0.0.1:8080", addr));
+    const out = await run(process.execPath, ["--experimental-websocket", "--no-warnings", file]);
+    assert.match(out, /^tail on \S+ from \S+ \| [0-9.]+ ms here, [0-9.]+ ms remote, [0-9.]+ ms in all$/m, out);
+    assert.match(out, /^same answer: true$/m, out);
+  } finally {
+    for (const p of procs) p.kill();
+  }
+});
+
+/** A free 127.0.0.1:port. */
+function freeAddr() {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = /** @type {import("node:net").AddressInfo} */ (s.address());
+      s.close(() => resolve(`127.0.0.1:${port}`));
+    });
+    s.on("error", reject);
+  });
+}
+
+/** Waits until something accepts connections at addr (10 s at most). */
+async function listening(addr) {
+  const [host, port] = addr.split(":");
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise((resolve) => {
+      const c = connect(Number(port), host, () => { c.destroy(); resolve(true); });
+      c.on("error", () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens at ${addr}`);
+}
+
+/** Runs a command from the repository root and resolves to its stdout; rejects with its output if it fails. */
+function run(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { cwd: root });
+    let out = "", err = "";
+    p.stdout.on("data", (d) => { out += d; });
+    p.stderr.on("data", (d) => { err += d; });
+    const timer = setTimeout(() => p.kill(), 60_000);
+    p.on("close", (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${cmd} ${args.join(" ")} exited ${code}:\n${out}\n${err}`));
+    });
+  });
+}

@@ -20,7 +20,7 @@ REFDIR := $(abspath $(CACHE))/anchors-models
 WASM_PKGS := ./kernels/ ./model/ ./engine/ ./data/ ./model/onnx/ ./model/tfjs/ ./engine/peer/ ./internal/msgp/
 WASM_BANNED := fmt|reflect|os|os/exec|log|image|image/png|image/jpeg|crypto/sha256|compress/gzip|github.com/vmihailenco/msgpack/v5|github.com/edgenn/edgenn/data
 
-.PHONY: all test test-native test-wasm wasm run bench anchors refs clean fuzz zoo-models types dist test-e2e run-models import-refs pipeline-bench hub-bench offload-bench
+.PHONY: all worker test-workers workers-bench test test-native test-wasm wasm run bench anchors refs clean fuzz zoo-models types dist test-e2e run-models import-refs pipeline-bench hub-bench offload-bench
 
 all: wasm
 
@@ -71,7 +71,7 @@ TEST_ENV := EDGENN_ANCHORS=$(ANCHORS) EDGENN_REFS=$(REFDIR) EDGENN_REQUIRE_ANCHO
 
 ## test: every test, native and wasm (scalar and SIMD) under Node, the JS API
 ## under Node, and the demo app in headless Chromium
-test: test-native test-wasm test-e2e
+test: test-native test-wasm test-e2e test-workers
 
 test-native: refs import-refs run-models | $(BUILD)
 	$(TEST_ENV) $(GO) vet ./...
@@ -120,11 +120,43 @@ zoo-models: $(BUILD)/edgenn
 	@mkdir -p $(BUILD)/models
 	@for m in lenet5 mobilenet_v1_025_128; do $(BUILD)/edgenn zoo $$m -o $(BUILD)/models/$$m.enn >/dev/null; done
 
+## worker: the host as a Cloudflare Worker in build/worker: syumai/workers'
+## glue, app.wasm (the host's handler, js/wasm -tags cfworker) and the static
+## assets it serves (www/, the wasm builds, the run-models) with their
+## manifest; cfworker/wrangler.toml runs (wrangler dev) or deploys it
+CFW := $(BUILD)/worker
+WRANGLER := cfworker/node_modules/.bin/wrangler
+CF_GOFLAGS := -tags cfworker
+worker: wasm run-models $(WRANGLER)
+	rm -rf $(CFW)
+	$(GO) run github.com/syumai/workers/cmd/workers-assets-gen -mode=go -o $(CFW)
+	GOOS=js GOARCH=wasm $(GO127) build $(CF_GOFLAGS) -trimpath -ldflags='-s -w' -o $(CFW)/app.wasm ./host
+	$(GO) run -tags cfworker ./host cfworker-assets --www www --wasm $(BUILD) --models $(RUN_MODELS) -o $(CFW)/assets
+	@echo "$(CFW)/app.wasm: $$(stat -c %s $(CFW)/app.wasm) bytes, gzip -9 $$(gzip -9 -c $(CFW)/app.wasm | wc -c)"
+
+# wrangler 4.86.0 (it carries workerd), pinned with its lockfile in cfworker/.
+$(WRANGLER): cfworker/package.json cfworker/package-lock.json
+	cd cfworker && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## test-workers: the Worker in workerd (wrangler dev --local, no network)
+## against the native host: the same bytes, the same refusals, the app in
+## headless Chromium, and the upload size from wrangler deploy --dry-run
+test-workers: worker
+	EDGENN_WORKERS=1 $(GO) test -count=1 -run 'TestCFWorker' -v ./host/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|cfworker:|_test.go:'; exit $${PIPESTATUS[0]}
+
+## workers-bench: model fetches from the Worker (wrangler dev) beside the
+## native host, on loopback: requests/s and p95 latency
+workers-bench: worker
+	EDGENN_WORKERS=1 EDGENN_WORKERS_BENCH=1 $(GO) test -count=1 -run 'TestCFWorkerBench' -v ./host/ 2>&1 | grep -E '^(--- |PASS|FAIL|ok|panic)|cfworker-bench:|_test.go:'; exit $${PIPESTATUS[0]}
+
 ## run: the host with the demo app, the wasm builds and the models on
-## http://$(ADDR)/ (Ctrl-C stops it)
+## http://$(ADDR)/ (Ctrl-C stops it), and the peer hub with one room for the
+## Offload view (a local demo's token: choose your own with HUB_ROOM=NAME=TOKEN)
 ADDR ?= 127.0.0.1:8080
+HUB_ROOM ?= demo=edgenn-demo-room
 run: wasm $(BUILD)/edgenn run-models
-	$(BUILD)/edgenn serve --addr $(ADDR) --models $(RUN_MODELS)
+	$(BUILD)/edgenn serve --addr $(ADDR) --models $(RUN_MODELS) --hub-room $(HUB_ROOM)
 
 ## run-models: what make run serves: the digits model, the zoo's MobileNet
 ## (for the Device page) and the face models of @vladmandic/human 3.3.6,
@@ -166,9 +198,11 @@ hub-bench: $(BUILD)/edgenn
 	  $(GO) test -count=1 -run TestHubLoad -v -timeout 20m ./host/
 
 ## offload-bench: issue 7's "offload pays" figure: a requester throttled 10x
-## runs MobileNetV1 here and offloaded to a native worker over loopback
-offload-bench:
+## runs MobileNetV1 here and offloaded to a native worker over loopback;
+## first edgenn.js on the shipped wasm (scripts/offload_bench.mjs), then Go
+offload-bench: wasm $(BUILD)/edgenn
 	for m in mobilenet_v1_100_224 mobilenet_v1_025_128; do \
+	  node --experimental-websocket --no-warnings scripts/offload_bench.mjs --model $$m || exit 1; \
 	  EDGENN_OFFLOAD_MEASURE=1 EDGENN_OFFLOAD_MODEL=$$m $(GO) test -count=1 -run TestOffloadMeasure -v ./host/ \
 	    | grep -E '^(--- |ok|FAIL)|speedup' || exit 1; done
 
@@ -184,4 +218,4 @@ fuzz:
 	$(GO) test ./model/tfjs/ -run XXX -fuzz FuzzImport -fuzztime 60s -fuzzminimizetime 5s
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) cfworker/node_modules cfworker/.wrangler

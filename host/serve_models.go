@@ -1,4 +1,4 @@
-//go:build !js
+//go:build !js || cfworker
 
 package main
 
@@ -52,7 +52,7 @@ func (s *server) loadModelBlob(name string, f fs.File, st fs.FileInfo) (*blob, e
 	} else if int64(len(data)) > limit {
 		b.refused = tooBig(int64(len(data)))
 	} else {
-		b.sha = model.Digest(data)
+		b.sha = sha256Hex(data) // model.Digest, which is not built for js (the Worker build)
 		if g, err := model.Decode(data); err != nil {
 			b.refused = err
 		} else {

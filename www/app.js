@@ -1,5 +1,5 @@
-// app.js: the edgenn demo, a single-page app of five views (#digits,
-// #personalise, #faces, #watch, #device) over one pool of edgenn workers. It registers the
+// app.js: the edgenn demo, a single-page app of six views (#digits,
+// #personalise, #faces, #watch, #offload, #device) over one pool of edgenn workers. It registers the
 // service worker (sw.js) that keeps it working offline.
 //
 // The page exposes its state to tests and curious users as
@@ -14,6 +14,7 @@ import { mountPersonalise } from "./personalise.js";
 import { mountDevice } from "./device.js";
 import { mountFaces } from "./faces.js";
 import { mountWatch } from "./watch.js";
+import { mountOffload } from "./offload.js";
 
 /** @typedef {import("./edgenn.d.ts").Model} Model */
 
@@ -118,6 +119,7 @@ const views = {
   personalise: mountPersonalise(app, demo),
   faces: mountFaces(app, demo),
   watch: mountWatch(app, demo),
+  offload: mountOffload(app, demo),
   device: mountDevice(app, demo),
 };
 

@@ -11,9 +11,14 @@
 // the tails of the models it has loaded for the others, and announces what
 // they cost here).
 //
-// Frames go through the hub's relay; the direct WebRTC data channel of
-// OFFLOAD.md ("sdp"/"ice" signals) is not implemented yet, and a peer that
-// sends those signals is answered through the relay as before.
+// Frames go over a direct WebRTC data channel where one opens (OFFLOAD.md's
+// "sdp"/"ice" signals, no STUN or TURN: host candidates on a LAN or
+// loopback), else through the hub's relay. The peer that sent the pairing
+// key offers the channel once keys are agreed; until it is open (at most
+// DIRECT_TIMEOUT), or once it closes, frames take the relay. The frames are
+// sealed the same way on either transport, so the data channel's own DTLS
+// is not relied on. Where the runtime has no RTCPeerConnection (Node), or
+// Peers.direct is false, the relay carries everything.
 
 /** @typedef {import("./edgenn.d.ts").PeerInfo} PeerInfo */
 /** @typedef {import("./edgenn.d.ts").OffloadInfo} OffloadInfo */
@@ -34,6 +39,14 @@ const MAX_TENSOR = 64 << 20;
 /** Tensor bytes in one run or result part: a frame less room for its keys. */
 const PART_BYTES = MAX_PLAIN - 1024;
 const INFO = new TextEncoder().encode("edgenn peer frame v1");
+/**
+ * The largest data channel message sent: Chromium advertises, and accepts,
+ * SCTP messages of at most 256 KiB (a=max-message-size:262144), under the
+ * 1 MiB a relayed frame may take; tensor parts sent direct are cut to fit.
+ */
+const DIRECT_MAX_MESSAGE = 256 << 10;
+/** Bytes queued on a data channel beyond which sending waits for it to drain. */
+const DIRECT_BUFFER = 4 << 20;
 
 // Timings (milliseconds).
 const KEY_TIMEOUT = 5000; // a peer that does not answer our key
@@ -42,9 +55,22 @@ const PING_EVERY = 1000; // our own pings, to measure the hub's round trip
 const HUB_SILENCE = 6000; // nothing from the hub for this long: the connection is dead
 const ANNOUNCE_GAP = 300; // the hub takes one announce per 200 ms
 const SERVE_QUEUE = 8; // run requests a tab queues before answering busy
+const DIRECT_TIMEOUT = 5000; // a data channel not open by then: the relay carries the frames
+// Frames switch transport mid-stream (relay to direct when the channel
+// opens): one that overtakes an earlier frame still on the other transport
+// waits this long for it, so that frames are opened in their order.
+const GAP_WAIT = 1000;
+const HELD_BYTES = 16 << 20; // frames held back for one gap, at most
 
 // The planner's estimates of a link start from these until measured.
-const PRIOR_BYTES_PER_MS = 1000; // 1 MB/s
+// Through the hub's relay, two hops of a 100 Mbit/s local network: 6 MB/s
+// (the native requester assumes 12.5 MB/s, host/offload.go). Too low a guess
+// is never corrected: a planner that prices the link too dear never offloads,
+// so never measures it.
+const PRIOR_BYTES_PER_MS = 6000;
+// A direct channel made of host candidates only joins two devices of one
+// LAN (or one machine): 10 MB/s, a slow Wi-Fi's, until measured.
+const DIRECT_PRIOR_BYTES_PER_MS = 10000;
 const EWMA = 0.25;
 
 /** @param {string} msg */
@@ -575,18 +601,41 @@ export function readFrame(plain) {
 }
 
 /**
- * tensorParts splits a tensor into the frames that carry it, each repeating
- * head's keys.
- * @param {Record<string, any>} head @param {number[]} shape @param {Float32Array} x
- * @returns {Uint8Array[]}
+ * A tensor to send in parts, each repeating head's keys; _sendFrames cuts
+ * it as it sends, each part to fit the transport it takes.
+ * @typedef {{head: Record<string, any>, shape: number[], x: Float32Array}} OutTensor
  */
-function tensorParts(head, shape, x) {
-  const bytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
-  const parts = [];
-  for (let off = 0; off === 0 || off < bytes.length; off += PART_BYTES) {
-    parts.push(encode({ ...head, shape, total: bytes.length, off, data: bytes.subarray(off, Math.min(off + PART_BYTES, bytes.length)) }));
-  }
-  return parts;
+
+/**
+ * tensorPart encodes the part of t from byte off, of at most size bytes (a
+ * multiple of 4).
+ * @param {OutTensor} t @param {number} off @param {number} size
+ */
+function tensorPart(t, off, size) {
+  const bytes = new Uint8Array(t.x.buffer, t.x.byteOffset, t.x.byteLength);
+  return encode({ ...t.head, shape: t.shape, total: bytes.length, off, data: bytes.subarray(off, Math.min(off + size, bytes.length)) });
+}
+
+/**
+ * drained resolves once dc's send buffer runs low, or it closes.
+ * @param {RTCDataChannel} dc
+ */
+function drained(dc) {
+  return new Promise((resolve) => {
+    const done = () => {
+      dc.removeEventListener("bufferedamountlow", done);
+      dc.removeEventListener("close", done);
+      resolve(undefined);
+    };
+    dc.addEventListener("bufferedamountlow", done);
+    dc.addEventListener("close", done);
+  });
+}
+
+/** The counter of a sealed frame (its first 8 bytes, big-endian). @param {Uint8Array} sealed */
+function counterOf(sealed) {
+  const v = new DataView(sealed.buffer, sealed.byteOffset, 8);
+  return v.getUint32(0) * 2 ** 32 + v.getUint32(4);
 }
 
 /** Reassembles one tensor from its parts. */
@@ -661,6 +710,24 @@ class Peer {
     /** @type {Set<number>} its requests it cancelled */
     this.cancelled = new Set();
     this.gone = false;
+    // The direct channel: the connection being made or made, its data
+    // channel once open, and the largest message it takes.
+    /** @type {RTCPeerConnection | null} */
+    this.pc = null;
+    /** @type {RTCDataChannel | null} */
+    this.dc = null;
+    this.dcMax = 0;
+    /** @type {any} */
+    this.directTimer = null;
+    /** @type {"direct" | "relay"} */
+    this.transport = "relay";
+    // Frames received: the next counter expected, and those that came early.
+    this.rxNext = 1;
+    /** @type {Map<number, [Uint8Array, "direct" | "relay"]>} */
+    this.held = new Map();
+    this.heldBytes = 0;
+    /** @type {any} */
+    this.heldTimer = null;
   }
 }
 
@@ -704,11 +771,27 @@ export class Peers {
     /** @internal @type {WeakMap<object, Map<string, number>>} runs of each half, by model or peer */
     this._seen = new WeakMap();
     /** @internal @type {WebSocket} */ this._ws = /** @type {any} */ (null);
+    /** @internal */ this._direct = typeof globalThis.RTCPeerConnection === "function";
+  }
+
+  /**
+   * Whether frames may go over direct WebRTC data channels (default: where
+   * the runtime has RTCPeerConnection). Set to false, the open channels
+   * close and everything takes the hub's relay.
+   */
+  get direct() {
+    return this._direct;
+  }
+
+  set direct(on) {
+    this._direct = !!on && typeof globalThis.RTCPeerConnection === "function";
+    if (!this._direct) for (const p of this._peers.values()) this._closeDirect(p, "direct channels were turned off");
   }
 
   /** The other peers of the room. @returns {PeerInfo[]} */
   get peers() {
-    return [...this._peers.values()].map((p) => ({ ...p.info, load: p.load, models: [...p.models.keys()] }));
+    return [...this._peers.values()].map((p) => ({ ...p.info, load: p.load, models: [...p.models.keys()], transport: p.transport,
+      paired: !!p.channel }));
   }
 
   /**
@@ -717,7 +800,7 @@ export class Peers {
    * @param {string} type @param {Function} fn
    */
   on(type, fn) {
-    if (!["peer-joined", "peer-left", "error", "announce"].includes(type)) throw fail(`peers: unknown event "${type}"`);
+    if (!["peer-joined", "peer-left", "error", "announce", "transport"].includes(type)) throw fail(`peers: unknown event "${type}"`);
     if (!this._on.has(type)) this._on.set(type, new Set());
     /** @type {Set<Function>} */ (this._on.get(type)).add(fn);
     return this;
@@ -912,7 +995,7 @@ export class Peers {
       }
       case "peer-joined": {
         this._peers.set(m.peer.id, new Peer(m.peer));
-        this._emit("peer-joined", { ...m.peer, models: [] });
+        this._emit("peer-joined", { ...m.peer, models: [], transport: "relay", paired: false });
         return;
       }
       case "peer-left": {
@@ -931,13 +1014,21 @@ export class Peers {
         this._emit("announce", { id: p.info.id, models: [...p.models.keys()], load: p.load });
         return;
       }
-      case "signal":
-      case "frame": {
+      case "signal": {
         const p = this._peers.get(m.from);
         if (!p) return;
-        p.inbox = p.inbox.then(() => (m.t === "signal" ? this._signal(p, m.data) : this._frame(p, m.data))).catch((e) => {
-          this._emit("error", fail(`peer ${p.info.id}: ${/** @type {Error} */ (e).message.replace(/^edgenn: /, "")}`));
-        });
+        // A key starts a new channel, whose frames count from 1 again.
+        try {
+          if (m.data.length <= MAX_SIGNAL && decode(m.data)?.t === "key") this._resetReceive(p);
+        } catch {
+          // refused when handled
+        }
+        this._enqueue(p, () => this._signal(p, m.data));
+        return;
+      }
+      case "frame": {
+        const p = this._peers.get(m.from);
+        if (p) this._arrive(p, m.data, "relay");
         return;
       }
       case "match": {
@@ -1024,7 +1115,8 @@ export class Peers {
   async _signal(p, data) {
     if (data.length > MAX_SIGNAL) throw fail("a signal larger than the limit");
     const s = decode(data);
-    if (s?.t !== "key") return; // sdp and ice: no data channel yet, the relay carries the frames
+    if (s?.t === "sdp" || s?.t === "ice") return this._directSignal(p, s);
+    if (s?.t !== "key") throw fail(`a signal of unknown type ${JSON.stringify(s?.t)}`);
     if (Object.keys(s).some((k) => k !== "t" && k !== "pub")) throw fail("key signal: unknown key");
     if (!(s.pub instanceof Uint8Array) || s.pub.length !== 32) throw fail("key signal: pub is not 32 bytes");
     const w = p.keyWait;
@@ -1034,11 +1126,14 @@ export class Peers {
       const rtt = now() - w.sent;
       p.rtt = p.rtt < 0 ? rtt : ewma(p.rtt, rtt);
       w.resolve();
+      // We sent the key: we offer the direct channel.
+      this._openDirect(p);
       return;
     }
     // Their new key: a first contact, or the peer restarted. What was in
     // flight on the old channel cannot be opened any more.
     if (p.channel) this._lost(p, `peer ${p.info.id} agreed a new key`, true);
+    this._closeDirect(p, "");
     const own = await newKey();
     p.ownKey = own;
     this._send("signal", { to: p.info.id, data: encode({ t: "key", pub: own.pub }) });
@@ -1051,29 +1146,265 @@ export class Peers {
   }
 
   /**
-   * _sendFrames seals and sends frames to p in order; id is the request
-   * they belong to, for the hub's refusals.
-   * @internal @param {Peer} p @param {Uint8Array[]} plains @param {number} id
+   * _sendFrames seals and sends frames to p in order, each on the direct
+   * channel when it is open and the frame fits a message there, else
+   * through the relay; a tensor is cut into parts as it goes, each to fit
+   * the transport it takes. id is the request they belong to, for the
+   * hub's refusals and to record the transports a request used.
+   * @internal @param {Peer} p @param {(Uint8Array | OutTensor)[]} items @param {number} id
    */
-  _sendFrames(p, plains, id) {
+  _sendFrames(p, items, id) {
     const ch = p.channel;
     if (!ch) return Promise.reject(fail(`no channel to peer ${p.info.id}`));
     const aad = this._aad(this.id, p.info.id);
+    const one = async (/** @type {Uint8Array} */ plain) => {
+      if (p.gone || p.channel !== ch) throw fail(`peer ${p.info.id} is gone`);
+      const sealed = await ch.seal(plain, aad);
+      const dc = p.dc;
+      if (dc && dc.readyState === "open" && sealed.length <= p.dcMax) {
+        if (dc.bufferedAmount > DIRECT_BUFFER) await drained(dc);
+        if (dc.readyState === "open" && p.dc === dc) {
+          try {
+            dc.send(/** @type {Uint8Array<ArrayBuffer>} */ (sealed));
+            return;
+          } catch {
+            // closing under us: the relay takes it
+          }
+        }
+      }
+      const r = p.requests.get(id);
+      if (r) r.relayed = true;
+      const seq = this._send("frame", { to: p.info.id, data: sealed });
+      this._frameSeqs.set(seq, { peer: p, id });
+      if (this._frameSeqs.size > 4096) this._frameSeqs.delete(this._frameSeqs.keys().next().value ?? 0);
+    };
     const sent = p.outbox.then(async () => {
-      for (const plain of plains) {
-        if (p.gone || p.channel !== ch) throw fail(`peer ${p.info.id} is gone`);
-        const sealed = await ch.seal(plain, aad);
-        const seq = this._send("frame", { to: p.info.id, data: sealed });
-        this._frameSeqs.set(seq, { peer: p, id });
-        if (this._frameSeqs.size > 4096) this._frameSeqs.delete(this._frameSeqs.keys().next().value ?? 0);
+      for (const item of items) {
+        if (item instanceof Uint8Array) {
+          await one(item);
+          continue;
+        }
+        const total = item.x.byteLength;
+        for (let off = 0; off === 0 || off < total;) {
+          // A part sized for the transport it will take now.
+          const size = p.dc ? Math.max(4, (p.dcMax - 1024 - SEAL_OVERHEAD) & ~3) : PART_BYTES;
+          await one(tensorPart(item, off, size));
+          off += Math.min(size, total - off) || 1;
+        }
       }
     });
     p.outbox = sent.catch(() => {});
     return sent;
   }
 
-  /** @internal @param {Peer} p @param {Uint8Array} sealed */
-  async _frame(p, sealed) {
+  /** @internal @param {Peer} p @param {() => Promise<void>} f a step of p's inbox */
+  _enqueue(p, f) {
+    p.inbox = p.inbox.then(f).catch((e) => {
+      this._emit("error", fail(`peer ${p.info.id}: ${/** @type {Error} */ (e).message.replace(/^edgenn: /, "")}`));
+    });
+  }
+
+  /**
+   * _arrive takes a sealed frame from p off either transport and queues it
+   * to be opened in its counter's order: a frame that overtook earlier ones
+   * still on the other transport (the relay, when the direct channel has
+   * just opened) waits for them, at most GAP_WAIT. A gap no direct channel
+   * explains (the hub dropped a frame) is not waited for.
+   * @internal @param {Peer} p @param {Uint8Array} sealed @param {"direct" | "relay"} via
+   */
+  _arrive(p, sealed, via) {
+    const open = (/** @type {Uint8Array} */ b, /** @type {"direct" | "relay"} */ v) => this._enqueue(p, () => this._frame(p, b, v));
+    if (sealed.length < SEAL_OVERHEAD) return open(sealed, via); // refused when opened
+    const n = counterOf(sealed);
+    if (n < p.rxNext || (n > p.rxNext && !p.pc && via === "relay" && p.held.size === 0)) {
+      if (n >= p.rxNext) p.rxNext = n + 1;
+      return open(sealed, via); // a replay (refused when opened), or a gap not to wait for
+    }
+    if (n > p.rxNext) {
+      if (p.held.has(n)) return open(sealed, via);
+      p.held.set(n, [sealed, via]);
+      p.heldBytes += sealed.length;
+      if (p.heldBytes > HELD_BYTES) this._flushHeld(p);
+      else p.heldTimer ??= setTimeout(() => this._flushHeld(p), GAP_WAIT);
+      return;
+    }
+    open(sealed, via);
+    p.rxNext = n + 1;
+    for (let next; (next = p.held.get(p.rxNext));) {
+      p.held.delete(p.rxNext);
+      p.heldBytes -= next[0].length;
+      open(...next);
+      p.rxNext++;
+    }
+    if (p.held.size === 0) {
+      clearTimeout(p.heldTimer);
+      p.heldTimer = null;
+    }
+  }
+
+  /** _flushHeld gives up waiting for a gap: the frames held are opened in order. @internal @param {Peer} p */
+  _flushHeld(p) {
+    clearTimeout(p.heldTimer);
+    p.heldTimer = null;
+    for (const n of [...p.held.keys()].sort((a, b) => a - b)) {
+      const [b, v] = /** @type {[Uint8Array, "direct" | "relay"]} */ (p.held.get(n));
+      this._enqueue(p, () => this._frame(p, b, v));
+      p.rxNext = n + 1;
+    }
+    p.held.clear();
+    p.heldBytes = 0;
+  }
+
+  /** @internal @param {Peer} p a new channel: its frames count from 1 */
+  _resetReceive(p) {
+    this._flushHeld(p);
+    p.rxNext = 1;
+  }
+
+  // --- the direct channel (WebRTC)
+
+  /**
+   * _openDirect offers p a data channel: an RTCPeerConnection with no ICE
+   * servers (host candidates only) and one ordered, reliable channel. If it
+   * is not open within DIRECT_TIMEOUT the relay keeps carrying the frames.
+   * @internal @param {Peer} p
+   */
+  _openDirect(p) {
+    const RTC = globalThis.RTCPeerConnection;
+    if (!this._direct || typeof RTC !== "function" || p.info.caps.native || p.gone || this.closed) return;
+    this._closeDirect(p, "");
+    const pc = new RTC({ iceServers: [] });
+    p.pc = pc;
+    this._wireDirect(p, pc, pc.createDataChannel("edgenn-frames", { ordered: true }));
+    (async () => {
+      await pc.setLocalDescription(await pc.createOffer());
+      if (p.pc !== pc) return;
+      this._send("signal", { to: p.info.id, data: encode({ t: "sdp", type: "offer", sdp: pc.localDescription?.sdp ?? "" }) });
+    })().catch((e) => p.pc === pc && this._closeDirect(p, `direct channel to peer ${p.info.id}: ${e.message}`));
+  }
+
+  /**
+   * _directSignal takes an sdp or ice signal from p. An offer is answered
+   * (replacing any connection there was, except when both offered at once:
+   * the peer with the smaller id keeps its own); without RTCPeerConnection,
+   * or with direct channels off, it is ignored and the offerer times out
+   * to the relay.
+   * @internal @param {Peer} p @param {Record<string, any>} s
+   */
+  async _directSignal(p, s) {
+    const keys = s.t === "sdp" ? ["t", "type", "sdp"] : ["t", "candidate", "mid", "mline"];
+    for (const k of Object.keys(s)) if (!keys.includes(k)) throw fail(`${s.t} signal: unknown key "${k}"`);
+    if (s.t === "sdp" && (typeof s.sdp !== "string" || (s.type !== "offer" && s.type !== "answer"))) throw fail("sdp signal: bad type or sdp");
+    if (s.t === "ice" && (typeof s.candidate !== "string" || typeof s.mid !== "string" || !Number.isSafeInteger(s.mline) || s.mline < 0)) {
+      throw fail("ice signal: bad candidate, mid or mline");
+    }
+    const RTC = globalThis.RTCPeerConnection;
+    if (!this._direct || typeof RTC !== "function" || p.gone) return;
+    if (s.t === "ice") {
+      if (p.pc && s.candidate) await p.pc.addIceCandidate({ candidate: s.candidate, sdpMid: s.mid, sdpMLineIndex: s.mline }).catch(() => {});
+      return;
+    }
+    if (s.type === "answer") {
+      if (p.pc?.signalingState === "have-local-offer") await p.pc.setRemoteDescription({ type: "answer", sdp: s.sdp });
+      return;
+    }
+    if (p.pc?.signalingState === "have-local-offer" && this.id < p.info.id) return; // both offered: ours stands
+    this._closeDirect(p, "");
+    const pc = new RTC({ iceServers: [] });
+    p.pc = pc;
+    pc.ondatachannel = (e) => this._wireDirect(p, pc, e.channel);
+    this._watchDirect(p, pc);
+    await pc.setRemoteDescription({ type: "offer", sdp: s.sdp });
+    await pc.setLocalDescription(await pc.createAnswer());
+    if (p.pc === pc) this._send("signal", { to: p.info.id, data: encode({ t: "sdp", type: "answer", sdp: pc.localDescription?.sdp ?? "" }) });
+  }
+
+  /**
+   * _watchDirect sends pc's ICE candidates to p and gives the connection
+   * DIRECT_TIMEOUT to open its channel.
+   * @internal @param {Peer} p @param {RTCPeerConnection} pc
+   */
+  _watchDirect(p, pc) {
+    pc.onicecandidate = (e) => {
+      const c = e.candidate;
+      if (!c?.candidate || p.pc !== pc) return;
+      try {
+        this._send("signal", { to: p.info.id, data: encode({ t: "ice", candidate: c.candidate, mid: c.sdpMid ?? "", mline: c.sdpMLineIndex ?? 0 }) });
+      } catch {
+        // the hub connection is closing
+      }
+    };
+    pc.onconnectionstatechange = () => {
+      if (p.pc === pc && (pc.connectionState === "failed" || pc.connectionState === "closed")) {
+        this._closeDirect(p, `the direct channel to peer ${p.info.id} ${pc.connectionState === "failed" ? "failed" : "closed"}`);
+      }
+    };
+    clearTimeout(p.directTimer);
+    p.directTimer = setTimeout(() => {
+      if (p.pc === pc && !p.dc) this._closeDirect(p, "");
+    }, DIRECT_TIMEOUT);
+  }
+
+  /** @internal @param {Peer} p @param {RTCPeerConnection} pc @param {RTCDataChannel} dc */
+  _wireDirect(p, pc, dc) {
+    if (!dc.ordered || dc.maxRetransmits !== null || dc.maxPacketLifeTime !== null) {
+      dc.close(); // frames need an ordered, reliable channel
+      return;
+    }
+    if (!pc.onicecandidate) this._watchDirect(p, pc);
+    dc.binaryType = "arraybuffer";
+    dc.bufferedAmountLowThreshold = DIRECT_BUFFER >> 2;
+    dc.onopen = () => {
+      if (p.pc !== pc) return;
+      clearTimeout(p.directTimer);
+      const max = pc.sctp?.maxMessageSize;
+      p.dcMax = Math.min(max && Number.isFinite(max) ? max : 64 << 10, DIRECT_MAX_MESSAGE);
+      p.dc = dc;
+      p.transport = "direct";
+      p.bw = Math.max(p.bw, DIRECT_PRIOR_BYTES_PER_MS);
+      this._emit("transport", { id: p.info.id, transport: "direct" });
+    };
+    dc.onclose = () => {
+      if (p.pc === pc) this._closeDirect(p, `the direct channel to peer ${p.info.id} closed`);
+    };
+    dc.onmessage = (e) => {
+      if (p.pc !== pc || !(e.data instanceof ArrayBuffer)) return;
+      if (e.data.byteLength > MAX_FRAME) {
+        this._emit("error", fail(`peer ${p.info.id}: a direct message of ${e.data.byteLength} bytes, more than a frame (${MAX_FRAME})`));
+        return;
+      }
+      this._arrive(p, new Uint8Array(e.data), "direct");
+    };
+  }
+
+  /**
+   * _closeDirect closes p's direct channel, if any: frames take the relay
+   * again. Our requests in flight to p run here (why says why), as results
+   * on their way over the channel are lost with it; why "" is a quiet close
+   * (a new channel replaces it, or it never opened).
+   * @internal @param {Peer} p @param {string} why
+   */
+  _closeDirect(p, why) {
+    const pc = p.pc;
+    if (!pc) return;
+    const wasOpen = !!p.dc;
+    p.pc = null;
+    p.dc = null;
+    clearTimeout(p.directTimer);
+    try {
+      pc.close();
+    } catch {
+      // closed already
+    }
+    if (!wasOpen) return;
+    p.transport = "relay";
+    p.bw = Math.min(p.bw, PRIOR_BYTES_PER_MS); // what was measured was the direct channel
+    this._emit("transport", { id: p.info.id, transport: "relay", reason: why });
+    if (why) for (const r of [...p.requests.values()]) r.fallback(why);
+  }
+
+  /** @internal @param {Peer} p @param {Uint8Array} sealed @param {"direct" | "relay"} [via] */
+  async _frame(p, sealed, via = "relay") {
     if (!p.channel) throw fail("a frame before any key was agreed");
     const plain = await p.channel.open(sealed, this._aad(p.info.id, this.id));
     let f;
@@ -1089,7 +1420,7 @@ export class Peers {
       case "cancel":
         p.cancelled.add(f.id);
         return;
-      case "result": return this._resultPart(p, f);
+      case "result": return this._resultPart(p, f, via);
       case "fail": {
         const r = p.requests.get(f.id);
         r?.fallback(`peer ${p.info.id} failed the request: ${f.code}: ${f.text}`);
@@ -1105,6 +1436,7 @@ export class Peers {
    */
   _lost(p, why, rekey = false) {
     if (!rekey) p.gone = true;
+    if (!rekey) this._closeDirect(p, "");
     p.channel = null;
     p.inResult = p.inRun = null;
     p.keyWait?.reject(fail(why));
@@ -1173,12 +1505,12 @@ export class Peers {
       this._queuedMs = Math.max(0, this._queuedMs - cost);
       this._announceSoon();
     }
-    /** @type {Uint8Array[]} */
+    /** @type {OutTensor[]} */
     const frames = [];
     outs.forEach((/** @type {Float32Array} */ o, /** @type {number} */ k) => {
       const shape = [batch, ...model.info.outputs[k].shape.slice(1)];
       if (prod(shape) !== o.length) shape.splice(0, shape.length, o.length);
-      frames.push(...tensorParts({ t: "result", id: f.id, out: k, outs: outs.length }, shape, o));
+      frames.push({ head: { t: "result", id: f.id, out: k, outs: outs.length }, shape, x: o });
     });
     await this._sendFrames(p, frames, 0).catch(() => {});
   }
@@ -1440,6 +1772,7 @@ export class Peers {
       }, timeoutMs);
       p.requests.set(id, {
         fallback: (/** @type {string} */ why) => settle(fail(why)),
+        relayed: false,
         /** @param {number} k @param {number} n @param {number[]} shape @param {Float32Array} o */
         result: (k, n, shape, o) => {
           const want = model.info.outputs;
@@ -1450,18 +1783,22 @@ export class Peers {
           }
           outs.push(o);
           info.downBytes += o.byteLength;
-          if (outs.length === n) settle(null);
+          if (outs.length === n) {
+            info.transport = p.requests.get(id)?.relayed ? "relay" : "direct";
+            settle(null);
+          }
         },
       });
-      const frames = tensorParts({ t: "run", id, model: unhex(model.info.sha256), at: c.tensor }, shape, x);
+      const frames = [{ head: { t: "run", id, model: unhex(model.info.sha256), at: c.tensor }, shape, x }];
       info.upBytes = x.byteLength;
       this._sendFrames(p, frames, id).catch((e) => settle(e));
     });
   }
 
-  /** @internal @param {Peer} p @param {any} f */
-  _resultPart(p, f) {
+  /** @internal @param {Peer} p @param {any} f @param {"direct" | "relay"} via */
+  _resultPart(p, f, via) {
     const r = p.requests.get(f.id);
+    if (r && via === "relay") r.relayed = true;
     if (f.off === 0) p.inResult = new Incoming(f);
     const inc = p.inResult;
     if (!inc || !inc.add(f)) {
@@ -1478,7 +1815,7 @@ export class Peers {
 /**
  * join connects enn to the hub at url and joins a room.
  * @param {any} enn @param {string | URL} url
- * @param {{room: string, token: string, name?: string, throttle?: number, WebSocket?: any}} o
+ * @param {{room: string, token: string, name?: string, throttle?: number, direct?: boolean, WebSocket?: any}} o
  * @returns {Promise<Peers>}
  */
 export async function join(enn, url, o) {
@@ -1497,7 +1834,9 @@ export async function join(enn, url, o) {
   if (u.protocol === "http:") u.protocol = "ws:";
   else if (u.protocol === "https:") u.protocol = "wss:";
   if (u.protocol !== "ws:" && u.protocol !== "wss:") throw fail(`join: ${u.href} is not an http(s) or ws(s) URL`);
+  if (o.direct !== undefined && typeof o.direct !== "boolean") throw fail(`join: direct must be true or false, got ${o.direct}`);
   const peers = new Peers(enn, { room: o.room, name, throttle });
+  if (o.direct === false) peers.direct = false;
   await peers._connect(u.href, o.token, WS);
   peers._announceSoon();
   return peers;

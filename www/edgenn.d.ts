@@ -134,7 +134,16 @@ export interface OffloadInfo {
   fallback?: string;
   /** The model's sha256 when a peer was asked. */
   model?: string;
+  /**
+   * How the request and its results travelled, when the peer answered:
+   * "direct" (a WebRTC data channel, every frame) or "relay" (some or all
+   * through the hub's relay).
+   */
+  transport?: Transport;
 }
+
+/** How frames reach a peer: a direct WebRTC data channel, or the hub's relay. */
+export type Transport = "direct" | "relay";
 
 /** Options of EdgeNN.join. */
 export interface JoinOptions {
@@ -148,6 +157,12 @@ export interface JoinOptions {
    * runs slowed, to demonstrate a weak device (default 1).
    */
   throttle?: number;
+  /**
+   * Whether frames may go over direct WebRTC data channels where one opens
+   * (default true where RTCPeerConnection exists); false keeps them on the
+   * hub's relay (Peers.direct can change it later).
+   */
+  direct?: boolean;
   /** A WebSocket constructor, where the runtime has no global one. */
   WebSocket?: unknown;
 }
@@ -161,6 +176,10 @@ export interface PeerInfo {
   load: number;
   /** The sha256 (hex) of the models it announced. */
   models: string[];
+  /** How frames reach it now. */
+  transport: Transport;
+  /** Whether keys are agreed with it (Peers.fingerprint then answers at once). */
+  paired: boolean;
 }
 
 /** The room a pool joined (EdgeNN.join). */
@@ -175,9 +194,17 @@ export declare class Peers {
   readonly closed: boolean;
   /** The other peers of the room. */
   readonly peers: PeerInfo[];
+  /**
+   * Whether frames may go over direct WebRTC data channels (default: where
+   * the runtime has RTCPeerConnection, not in Node). Setting it false closes
+   * them: everything then goes through the hub's relay.
+   */
+  direct: boolean;
   on(type: "peer-joined", fn: (p: PeerInfo) => void): this;
   on(type: "peer-left", fn: (p: { id: string; reason: string }) => void): this;
   on(type: "announce", fn: (p: { id: string; models: string[]; load: number }) => void): this;
+  /** A direct channel to a peer opened ("direct"), or closed (back to "relay", reason says why). */
+  on(type: "transport", fn: (p: { id: string; transport: Transport; reason?: string }) => void): this;
   /** Errors that belong to no call (a malformed message, the hub connection lost). */
   on(type: "error", fn: (e: Error) => void): this;
   off(type: string, fn: Function): this;

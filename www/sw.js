@@ -19,7 +19,7 @@ const PREFIX = "edgenn-demo-";
 /** The app shell and the runtime. */
 const SHELL = [
   "./", "index.html", "app.css", "app.js", "ui.js", "store.js", "sketchpad.js", "chart.js",
-  "digits.js", "personalise.js", "device.js", "faces.js", "faceprep.js", "watch.js", "manifest.webmanifest",
+  "digits.js", "personalise.js", "device.js", "faces.js", "faceprep.js", "watch.js", "offload.js", "manifest.webmanifest",
   "icons/icon.svg", "icons/icon-192.png", "icons/icon-512.png", "icons/icon-maskable-512.png",
   "edgenn.js", "edgenn-worker.js", "edgenn-peer.js", "wasm_exec.js", "edgenn.wasm", "edgenn-scalar.wasm",
 ];

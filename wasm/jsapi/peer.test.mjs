@@ -139,6 +139,8 @@ if (typeof WebSocket === "undefined") {
     test("each sees the other, its name and the models it announced", async () => {
       const [b] = peers.a.peers;
       assert.deepEqual([peers.a.peers.length, b.id, b.name, b.caps.workers, b.caps.native], [1, peers.b.id, "b", 1, false]);
+      // Node has no RTCPeerConnection: the relay carries every frame.
+      assert.deepEqual([b.transport, peers.a.direct], ["relay", false]);
       assert.deepEqual(new Set(b.models), new Set(Object.values(models.a).map((m) => m.info.sha256)));
       assert.equal(await peers.a.fingerprint(peers.b.id), await peers.b.fingerprint(peers.a.id));
       assert.match(await peers.a.fingerprint(peers.b.id), /^\d{6}$/);
@@ -155,7 +157,7 @@ if (typeof WebSocket === "undefined") {
           const got = (await m.run(input, { offload: peers.b.id, cut: i })).output;
           const info = m.lastOffload;
           assert.equal(info.fallback, undefined, `cut ${i}: ${info.fallback}`);
-          assert.deepEqual([info.peer, info.cut, info.tensor], [peers.b.id, i, cuts[i].tensor]);
+          assert.deepEqual([info.peer, info.cut, info.tensor, info.transport], [peers.b.id, i, cuts[i].tensor, "relay"]);
           assert.equal(info.upBytes, cuts[i].bytes);
           assert.equal(info.downBytes, cuts.at(-1).bytes);
           assert.ok(maxAbsDiff(got, want) <= 1e-6, `cut ${i} (${cuts[i].tensor}): max abs diff ${maxAbsDiff(got, want)}`);
@@ -182,6 +184,38 @@ if (typeof WebSocket === "undefined") {
       assert.equal(m.lastOffload.fallback, undefined);
       assert.equal(m.lastOffload.upBytes, six.byteLength);
       assert.ok(maxAbsDiff(sixOut, (await m.run(six)).output) <= 1e-6);
+    });
+
+    test("frames that overtake others (a direct channel opening) are opened in order; a gap is waited for, then skipped", async () => {
+      await peers.a.fingerprint(peers.b.id); // paired
+      const p = peers.a._peers.get(peers.b.id), q = peers.b._peers.get(peers.a.id);
+      const aad = peers.b._aad(peers.b.id, peers.a.id);
+      const seal = () => q.channel.seal(encode({ t: "cancel", id: 999 }), aad);
+      await q.outbox; // nothing else being sent to a meanwhile
+      const errors = log.length;
+      const [f1, f2, f3] = [await seal(), await seal(), await seal()];
+      const n1 = p.channel.received + 1;
+      peers.a._arrive(p, f2, "direct");
+      peers.a._arrive(p, f3, "direct");
+      await p.inbox;
+      assert.equal(p.channel.received, n1 - 1, "f2 and f3 wait for f1");
+      peers.a._arrive(p, f1, "relay");
+      await p.inbox;
+      assert.equal(p.channel.received, n1 + 2);
+      // f4 never comes: f5 is opened after GAP_WAIT.
+      await seal();
+      const f5 = await seal();
+      peers.a._arrive(p, f5, "direct");
+      await new Promise((r) => setTimeout(r, 1200));
+      await p.inbox;
+      assert.equal(p.channel.received, n1 + 4);
+      assert.equal(log.length, errors, log.slice(errors).join("\n"));
+      // Signals for a data channel are checked, then ignored where there is no WebRTC.
+      await assert.rejects(peers.a._signal(p, encode({ t: "sdp", type: "pranswer", sdp: "" })), /sdp signal: bad type/);
+      await assert.rejects(peers.a._signal(p, encode({ t: "ice", candidate: "c", mid: "0", mline: 0, x: 1 })), /unknown key "x"/);
+      await peers.a._signal(p, encode({ t: "sdp", type: "offer", sdp: "v=0" }));
+      assert.equal(p.pc, null);
+      p.cancelled.delete(999);
     });
 
     test("a peer's refusal (a cut it does not have) runs the tail here", async () => {

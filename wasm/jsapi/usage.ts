@@ -1,6 +1,6 @@
 // Type-checks edgenn.d.ts against the way the API is used (not run):
 //   tsc -p wasm/jsapi (make types)
-import { EdgeNN, Model, Trainer, type CutInfo, type EpochStats, type NodeCost, type OffloadInfo, type PeerInfo, type Peers,
+import { EdgeNN, Model, Trainer, type CutInfo, type EpochStats, type NodeCost, type OffloadInfo, type PeerInfo, type Peers, type Transport,
   type PoolInfo, type Scores } from "../../www/edgenn.js";
 
 export async function usage(pixels: Float32Array, labels: Int32Array): Promise<void> {
@@ -92,6 +92,11 @@ export async function offload(enn: EdgeNN, model: Model, pixels: Float32Array): 
   const auto = await model.run(pixels, { offload: "auto" });
   const info: OffloadInfo | null = model.lastOffload;
   console.log(auto.output, info?.peer ?? "local", info?.predictedMs, info?.fallback);
+  room.on("transport", ({ id, transport, reason }) => console.log(id, transport, reason ?? ""));
+  const direct: boolean = room.direct;
+  room.direct = !direct;
+  const how: Transport | undefined = info?.transport;
+  console.log(how, room.peers.map((p) => p.transport));
   const other = room.peers[0];
   if (other) {
     console.log(await room.fingerprint(other.id));

@@ -16,13 +16,12 @@
 // stdout: JSON).
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 
 import { EdgeNN } from "../www/edgenn.js";
-import { build, root } from "../wasm/jsapi/fixtures.mjs";
+import { build, freeAddr, listening, root } from "../wasm/jsapi/fixtures.mjs";
 
 const { values: a } = parseArgs({ options: {
   model: { type: "string", default: "mobilenet_v1_100_224" },
@@ -105,25 +104,3 @@ function exec(cmd, args) {
   });
 }
 
-function freeAddr() {
-  return new Promise((ok, fail) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = /** @type {import("node:net").AddressInfo} */ (s.address());
-      s.close(() => ok(`127.0.0.1:${port}`));
-    });
-    s.on("error", fail);
-  });
-}
-
-async function listening(addr) {
-  const [host, port] = addr.split(":");
-  for (let i = 0; i < 200; i++) {
-    const up = await new Promise((ok) => {
-      const c = connect(Number(port), host, () => { c.destroy(); ok(true); });
-      c.on("error", () => ok(false));
-    });
-    if (up) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens at ${addr}`);
-}

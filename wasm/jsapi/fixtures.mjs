@@ -3,6 +3,7 @@
 // declares no tests.)
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { connect, createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync, inflateSync } from "node:zlib";
@@ -91,4 +92,29 @@ export function readPNG(path) {
     out[i * 4 + 3] = channels === 4 ? px[i * channels + 3] : 255;
   }
   return { data: out, width, height };
+}
+
+/** A free 127.0.0.1:port, for a host a test or bench starts. */
+export function freeAddr() {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = /** @type {import("node:net").AddressInfo} */ (s.address());
+      s.close(() => resolve(`127.0.0.1:${port}`));
+    });
+    s.on("error", reject);
+  });
+}
+
+/** Waits until something accepts connections at addr (10 s at most). */
+export async function listening(addr) {
+  const [host, port] = addr.split(":");
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise((resolve) => {
+      const c = connect(Number(port), host, () => { c.destroy(); resolve(true); });
+      c.on("error", () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens at ${addr}`);
 }

@@ -5,11 +5,10 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
 
-import { build, root } from "./fixtures.mjs";
+import { build, freeAddr, listening, root } from "./fixtures.mjs";
 
 test("the README's JavaScript example runs", () => {
   const readme = readFileSync(join(root, "README.md"), "utf8");
@@ -63,30 +62,6 @@ test("the README's offload example runs", async () => {
   }
 });
 
-/** A free 127.0.0.1:port. */
-function freeAddr() {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = /** @type {import("node:net").AddressInfo} */ (s.address());
-      s.close(() => resolve(`127.0.0.1:${port}`));
-    });
-    s.on("error", reject);
-  });
-}
-
-/** Waits until something accepts connections at addr (10 s at most). */
-async function listening(addr) {
-  const [host, port] = addr.split(":");
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise((resolve) => {
-      const c = connect(Number(port), host, () => { c.destroy(); resolve(true); });
-      c.on("error", () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens at ${addr}`);
-}
 
 /** Runs a command from the repository root and resolves to its stdout; rejects with its output if it fails. */
 function run(cmd, args) {

@@ -141,12 +141,14 @@ $(WRANGLER): cfworker/package.json cfworker/package-lock.json
 
 ## test-workers: the Worker in workerd (wrangler dev --local, no network)
 ## against the native host: the same bytes, the same refusals, the app in
-## headless Chromium, and the upload size from wrangler deploy --dry-run
+## headless Chromium, and the upload size from wrangler deploy --dry-run;
+## and the peer hub over HTTP with a fresh local D1 (host/cfhub_test.go)
 test-workers: worker
 	EDGENN_WORKERS=1 $(GO) test -count=1 -run 'TestCFWorker' -v ./host/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|cfworker:|_test.go:'; exit $${PIPESTATUS[0]}
 
 ## workers-bench: model fetches from the Worker (wrangler dev) beside the
-## native host, on loopback: requests/s and p95 latency
+## native host, on loopback: requests/s and p95 latency; and hub messages
+## through the Worker and local D1: messages/s and send p95
 workers-bench: worker
 	EDGENN_WORKERS=1 EDGENN_WORKERS_BENCH=1 $(GO) test -count=1 -run 'TestCFWorkerBench' -v ./host/ 2>&1 | grep -E '^(--- |PASS|FAIL|ok|panic)|cfworker-bench:|_test.go:'; exit $${PIPESTATUS[0]}
 

@@ -40,7 +40,7 @@ func cmdCFWorker(args []string, stdout io.Writer) error {
 		return fmt.Errorf("takes no arguments, got %q", args)
 	}
 	logger := log.New(os.Stderr, "edgenn: ", 0) // the Worker's log stamps the time
-	h := cfHandler(cfBindingAssets{}, logger)
+	files := cfHandler(cfBindingAssets{}, logger)
 	workers.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// syumai/workers reads a missing Transfer-Encoding as one empty
 		// coding, which the handler would take for a request body.
@@ -48,7 +48,19 @@ func cmdCFWorker(args []string, stdout io.Writer) error {
 		// The runtime compresses a response that names its Content-Encoding
 		// itself; the handler's gzip would be compressed twice.
 		r.Header.Del("Accept-Encoding")
-		h.ServeHTTP(w, r)
+		if r.URL.Path == "/hub" || strings.HasPrefix(r.URL.Path, "/hub/") {
+			// The peer hub over HTTP (cfhub.go), state in D1.
+			if h, err := newCFHubFromEnv(logger); err != nil {
+				logger.Printf("%s %s 503 (%v)", r.Method, r.URL.EscapedPath(), err)
+				http.Error(w, "this Worker's hub is misconfigured: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			} else if h != nil {
+				h.ServeHTTP(w, r)
+				return
+			}
+			// No rooms: no hub, as `edgenn serve` without --hub-room.
+		}
+		files.ServeHTTP(w, r)
 		if r.Method == http.MethodHead {
 			// syumai/workers makes a body of Content-Length bytes, which a
 			// HEAD response has not: the runtime would fail the response.

@@ -248,11 +248,11 @@ func (c *Conv2D) Params() ConvParams { return c.p }
 func (c *Conv2D) ScratchLen() int {
 	switch c.path {
 	case convIm2col:
-		return c.rows*c.kg + GemmScratchLen(c.kg)
+		return parSlots*c.rows*c.kg + GemmScratchLen(c.kg)
 	case convPointwise:
 		return GemmScratchLen(c.kg)
 	case convDirect:
-		return gemmMR*gemmNR + c.padLen
+		return parSlots*gemmMR*gemmNR + c.padLen
 	case convDepthwise:
 		return c.dw.padLen
 	}
@@ -280,8 +280,11 @@ func (c *Conv2D) Run(n int, x, y, scratch []float32) {
 	case convDirect:
 		c.direct(n, x, y, scratch)
 	default:
+		if parSlots > 1 && convIm2colParallel(c, n, x, y, scratch) {
+			return
+		}
 		m := n * c.oh * c.ow
-		a, gs := scratch[:c.rows*c.kg], scratch[c.rows*c.kg:]
+		a, gs := scratch[:c.rows*c.kg], scratch[parSlots*c.rows*c.kg:]
 		ocg := p.OC / p.Group
 		for q := 0; q < m; q += c.rows {
 			r := min(c.rows, m-q)
@@ -348,78 +351,90 @@ func (c *Conv2D) im2col(x []float32, q, r, g int, a []float32) {
 // im2col GEMM would.
 func (c *Conv2D) direct(n int, x, y, scratch []float32) {
 	p := &c.p
-	C, OC := p.C, p.OC
-	lo, hi, fused := gemmClamp(c.ep)
-	tile := scratch[:gemmMR*gemmNR]
-	buf := scratch[gemmMR*gemmNR : gemmMR*gemmNR+c.padLen]
-	seg, rs := p.KW*C, p.DilationH*c.padW*C
-	sy, sx := p.StrideH*c.padW*C, p.StrideW*C
 	npix := c.oh * c.ow
-	bd := c.b[0].Data
+	tiles := parSlots * gemmMR * gemmNR // one edge tile per slot
+	buf := scratch[tiles : tiles+c.padLen]
 	for b := 0; b < n; b++ {
-		img := x[b*p.H*p.W*C : (b+1)*p.H*p.W*C]
+		img := x[b*p.H*p.W*p.C : (b+1)*p.H*p.W*p.C]
 		if c.padLen > 0 {
-			convPadImage(buf, img, p.H, p.W, C, p.PadTop, p.PadBottom, p.PadLeft, c.padW)
+			convPadImage(buf, img, p.H, p.W, p.C, p.PadTop, p.PadBottom, p.PadLeft, c.padW)
 			img = buf
 		}
-		yb := y[b*npix*OC : (b+1)*npix*OC]
-		oy, ox := 0, 0
-		var o [gemmMR]int
-		for q := 0; q < npix; {
-			var mt, step, nr int
-			if ox+gemmMR <= c.ow {
-				// A run of mt tiles along row oy: pixel i at o[0]+i*sx.
-				mt, nr = (c.ow-ox)/gemmMR, gemmMR
-				step = gemmMR * sx
-				for r := range o {
-					o[r] = oy*sy + (ox+r)*sx
-				}
-				if ox += mt * gemmMR; ox == c.ow {
-					ox, oy = 0, oy+1
-				}
-			} else {
-				// The end of a row: one group that wraps to the next row; a
-				// short last group repeats its last pixel.
-				mt, nr = 1, min(gemmMR, npix-q)
-				for r := range o {
-					if r >= nr {
-						o[r] = o[nr-1]
-						continue
-					}
-					o[r] = oy*sy + ox*sx
-					if ox++; ox == c.ow {
-						ox, oy = 0, oy+1
-					}
-				}
+		yb := y[b*npix*p.OC : (b+1)*npix*p.OC]
+		if parSlots > 1 && convDirectParallel(c, img, yb, scratch[:tiles]) {
+			continue
+		}
+		directRows(c, img, yb, 0, c.oh, scratch[:gemmMR*gemmNR])
+	}
+}
+
+// directRows computes output rows [oy0, oy1) of one image for the direct
+// path: img is the (padded) image, yb its output, tile gemmMR*gemmNR values
+// of scratch. It writes no output pixel outside those rows.
+func directRows(c *Conv2D, img, yb []float32, oy0, oy1 int, tile []float32) {
+	p := &c.p
+	C, OC := p.C, p.OC
+	lo, hi, fused := gemmClamp(c.ep)
+	seg, rs := p.KW*C, p.DilationH*c.padW*C
+	sy, sx := p.StrideH*c.padW*C, p.StrideW*C
+	bd := c.b[0].Data
+	qEnd := oy1 * c.ow
+	oy, ox := oy0, 0
+	var o [gemmMR]int
+	for q := oy0 * c.ow; q < qEnd; {
+		var mt, step, nr int
+		if ox+gemmMR <= c.ow {
+			// A run of mt tiles along row oy: pixel i at o[0]+i*sx.
+			mt, nr = (c.ow-ox)/gemmMR, gemmMR
+			step = gemmMR * sx
+			for r := range o {
+				o[r] = oy*sy + (ox+r)*sx
 			}
-			rows := (mt-1)*gemmMR + nr
-			for j0 := 0; j0 < OC; j0 += gemmNR {
-				w := min(gemmNR, OC-j0)
-				bp := bd[j0*c.kg : j0*c.kg+c.kg*gemmNR]
-				bias := (*[gemmNR]float32)(c.biasPad[j0 : j0+gemmNR])
-				// Whole rows of 8 go straight to y; so do rows of OC < 8
-				// (one panel) while the 8th value of the last one stays in
-				// y: the kernel stores rows in order, so what a row writes
-				// past its OC values is overwritten by the next row, here
-				// or in a later call.
-				if nr == gemmMR && (w == gemmNR || (OC < gemmNR && (q+rows-1)*OC+gemmNR <= len(yb))) {
-					convTile(img, o[0], o[1], o[2], o[3], step, mt, p.KH, seg, rs, bp, bias, lo, hi, yb[q*OC+j0:], OC)
+			if ox += mt * gemmMR; ox == c.ow {
+				ox, oy = 0, oy+1
+			}
+		} else {
+			// The end of a row: one group that wraps to the next row; a
+			// short last group repeats its last pixel.
+			mt, nr = 1, min(gemmMR, qEnd-q)
+			for r := range o {
+				if r >= nr {
+					o[r] = o[nr-1]
 					continue
 				}
-				for t := 0; t < mt; t++ {
-					d := t * step
-					convTile(img, o[0]+d, o[1]+d, o[2]+d, o[3]+d, 0, 1, p.KH, seg, rs, bp, bias, lo, hi, tile, gemmNR)
-					for r := 0; r < min(gemmMR, rows-t*gemmMR); r++ {
-						i := q + t*gemmMR + r
-						copy(yb[i*OC+j0:i*OC+j0+w], tile[r*gemmNR:])
-					}
+				o[r] = oy*sy + ox*sx
+				if ox++; ox == c.ow {
+					ox, oy = 0, oy+1
 				}
 			}
-			if !fused {
-				Activate(yb[q*OC:(q+rows)*OC], c.ep)
-			}
-			q += rows
 		}
+		rows := (mt-1)*gemmMR + nr
+		for j0 := 0; j0 < OC; j0 += gemmNR {
+			w := min(gemmNR, OC-j0)
+			bp := bd[j0*c.kg : j0*c.kg+c.kg*gemmNR]
+			bias := (*[gemmNR]float32)(c.biasPad[j0 : j0+gemmNR])
+			// Whole rows of 8 go straight to y; so do rows of OC < 8
+			// (one panel) while the 8th value of the last one stays in
+			// y: the kernel stores rows in order, so what a row writes
+			// past its OC values is overwritten by the next row, here
+			// or in a later call.
+			if nr == gemmMR && (w == gemmNR || (OC < gemmNR && (q+rows-1)*OC+gemmNR <= qEnd*OC)) {
+				convTile(img, o[0], o[1], o[2], o[3], step, mt, p.KH, seg, rs, bp, bias, lo, hi, yb[q*OC+j0:], OC)
+				continue
+			}
+			for t := 0; t < mt; t++ {
+				d := t * step
+				convTile(img, o[0]+d, o[1]+d, o[2]+d, o[3]+d, 0, 1, p.KH, seg, rs, bp, bias, lo, hi, tile, gemmNR)
+				for r := 0; r < min(gemmMR, rows-t*gemmMR); r++ {
+					i := q + t*gemmMR + r
+					copy(yb[i*OC+j0:i*OC+j0+w], tile[r*gemmNR:])
+				}
+			}
+		}
+		if !fused {
+			Activate(yb[q*OC:(q+rows)*OC], c.ep)
+		}
+		q += rows
 	}
 }
 

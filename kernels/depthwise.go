@@ -77,42 +77,54 @@ func dwTapRange(i0, k, dil, n int) (lo, hi int) {
 }
 
 func (d *dwConv) run(n int, x, y, scratch []float32) {
-	p, o := &d.q, &d.p
-	C := p.C
-	t := dwTaps{c: C, cs: p.DilationW * C, rs: p.DilationH * p.W * C, wrs: p.KW * C, xstep: p.StrideW * C, lo: d.lo, hi: d.hi}
+	o := &d.p
+	C := o.C
 	buf := scratch[:d.padLen]
 	for b := 0; b < n; b++ {
 		img := x[b*o.H*o.W*C : (b+1)*o.H*o.W*C]
 		if d.padLen > 0 {
-			convPadImage(buf, img, o.H, o.W, C, o.PadTop, o.PadBottom, o.PadLeft, p.W)
+			convPadImage(buf, img, o.H, o.W, C, o.PadTop, o.PadBottom, o.PadLeft, d.q.W)
 			img = buf
 		}
-		for oy := 0; oy < d.oh; oy++ {
-			iy0 := oy*p.StrideH - p.PadTop
-			kyLo, kyHi := dwTapRange(iy0, p.KH, p.DilationH, p.H)
-			t.nky = kyHi - kyLo
-			rowOff := (iy0 + kyLo*p.DilationH) * p.W * C
-			yrow := y[((b*d.oh+oy)*d.ow)*C : ((b*d.oh+oy)*d.ow+d.ow)*C]
-			for ox := 0; ox < d.ow; {
-				ix0 := ox*p.StrideW - p.PadLeft
-				npix, kxLo, kxHi := 1, 0, p.KW
-				if ox >= d.oxA && ox < d.oxB {
-					npix = d.oxB - ox
-				} else {
-					kxLo, kxHi = dwTapRange(ix0, p.KW, p.DilationW, p.W)
-				}
-				t.nkx = kxHi - kxLo
-				xo, wo := 0, 0 // a window wholly in the padding reads nothing
-				if t.nky > 0 && t.nkx > 0 {
-					xo = rowOff + (ix0+kxLo*p.DilationW)*C
-					wo = (kyLo*p.KW + kxLo) * C
-				}
-				dwRow(img[xo:], d.w[wo:], d.bias, t, npix, yrow[ox*C:(ox+npix)*C])
-				ox += npix
+		yb := y[b*d.oh*d.ow*C : (b+1)*d.oh*d.ow*C]
+		if parSlots > 1 && dwRowsParallel(d, img, yb) {
+			continue
+		}
+		dwRows(d, img, yb, 0, d.oh)
+	}
+}
+
+// dwRows computes output rows [oy0, oy1) of one image: img is the image as
+// run (padded when d.padLen > 0), yb its output.
+func dwRows(d *dwConv, img, yb []float32, oy0, oy1 int) {
+	p := &d.q
+	C := p.C
+	t := dwTaps{c: C, cs: p.DilationW * C, rs: p.DilationH * p.W * C, wrs: p.KW * C, xstep: p.StrideW * C, lo: d.lo, hi: d.hi}
+	for oy := oy0; oy < oy1; oy++ {
+		iy0 := oy*p.StrideH - p.PadTop
+		kyLo, kyHi := dwTapRange(iy0, p.KH, p.DilationH, p.H)
+		t.nky = kyHi - kyLo
+		rowOff := (iy0 + kyLo*p.DilationH) * p.W * C
+		yrow := yb[oy*d.ow*C : (oy+1)*d.ow*C]
+		for ox := 0; ox < d.ow; {
+			ix0 := ox*p.StrideW - p.PadLeft
+			npix, kxLo, kxHi := 1, 0, p.KW
+			if ox >= d.oxA && ox < d.oxB {
+				npix = d.oxB - ox
+			} else {
+				kxLo, kxHi = dwTapRange(ix0, p.KW, p.DilationW, p.W)
 			}
-			if !d.fused {
-				Activate(yrow, d.ep)
+			t.nkx = kxHi - kxLo
+			xo, wo := 0, 0 // a window wholly in the padding reads nothing
+			if t.nky > 0 && t.nkx > 0 {
+				xo = rowOff + (ix0+kxLo*p.DilationW)*C
+				wo = (kyLo*p.KW + kxLo) * C
 			}
+			dwRow(img[xo:], d.w[wo:], d.bias, t, npix, yrow[ox*C:(ox+npix)*C])
+			ox += npix
+		}
+		if !d.fused {
+			Activate(yrow, d.ep)
 		}
 	}
 }

@@ -7,5 +7,9 @@
 // and shape checks happen once, when the caller builds a kernel's parameters,
 // not per element or per run. Hot micro-kernels have a SIMD version built with
 // Go 1.27's simd experiment (files tagged goexperiment.simd && go1.27) and a
-// scalar twin; the tests hold both to the same results.
+// scalar twin; the tests hold both to the same results. A native build
+// splits a large Gemm, direct or im2col convolution or depthwise convolution
+// across up to GOMAXPROCS goroutines (parallel_native.go), each output
+// element computed exactly as the serial code computes it, so the split
+// changes no bits; wasm runs them on its one thread.
 package kernels

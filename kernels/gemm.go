@@ -55,8 +55,12 @@ func PackB(b []float32, k, n int, dst []float32) PackedB {
 
 // GemmScratchLen returns the float32s of scratch Gemm needs for inner
 // dimension k: a few dozen whatever k and m (an edge tile and the bias of
-// gemmRowPanels panels; the micro-kernels read A in place, row stride lda).
-func GemmScratchLen(k int) int { return gemmMR*gemmNR + gemmRowPanels*gemmNR }
+// gemmRowPanels panels; the micro-kernels read A in place, row stride lda),
+// once per goroutine a native build may split the product across.
+func GemmScratchLen(k int) int { return parSlots * gemmScratchOne }
+
+// gemmScratchOne is the scratch of one serial Gemm.
+const gemmScratchOne = gemmMR*gemmNR + gemmRowPanels*gemmNR
 
 // gemmRowPanels is how many panels the row micro-kernel covers at once: one
 // row of A against 4 panels keeps 8 independent accumulators in flight,
@@ -90,8 +94,9 @@ func gemmClamp(ep Epilogue) (lo, hi float32, fused bool) {
 
 // Gemm computes C = ep(A·B) for A [m,K] (row-major, row stride lda), the
 // packed B [K,N] and C [m,N] (row stride ldc): c[i*ldc+j] = act(sum_p
-// a[i*lda+p]*B[p][j] + ep.Bias[j]). ep.Bias is [N] or nil. scratch must hold
-// GemmScratchLen(K) values. Gemm allocates nothing, reads only a and b.Data,
+// a[i*lda+p]*B[p][j] + ep.Bias[j]). ep.Bias is [N] or nil. scratch should
+// hold GemmScratchLen(K) values (a native build splits a large product
+// across as many goroutines as it has room for; one share is the minimum). Gemm allocates nothing, reads only a and b.Data,
 // writes only the first N columns of the m rows of c, and panics if a buffer
 // is too short. Each element is summed in order p = 0..K-1 from zero, then
 // the bias is added; the SIMD and scalar builds give identical bits.
@@ -101,16 +106,19 @@ func Gemm(m int, a []float32, lda int, b PackedB, ep Epilogue, c []float32, ldc 
 		return
 	}
 	if lda < k || ldc < n || len(a) < (m-1)*lda+k || len(c) < (m-1)*ldc+n ||
-		len(b.Data) < PackedBLen(k, n) || (ep.Bias != nil && len(ep.Bias) < n) || len(scratch) < GemmScratchLen(k) {
+		len(b.Data) < PackedBLen(k, n) || (ep.Bias != nil && len(ep.Bias) < n) || len(scratch) < gemmScratchOne {
 		panic("kernels.Gemm: m=" + strconv.Itoa(m) + " k=" + strconv.Itoa(k) + " n=" + strconv.Itoa(n) +
 			" lda=" + strconv.Itoa(lda) + " ldc=" + strconv.Itoa(ldc) + " with len(a)=" + strconv.Itoa(len(a)) +
 			" len(b)=" + strconv.Itoa(len(b.Data)) + " len(c)=" + strconv.Itoa(len(c)) +
 			" len(bias)=" + strconv.Itoa(len(ep.Bias)) + " len(scratch)=" + strconv.Itoa(len(scratch)))
 	}
+	if parSlots > 1 && gemmParallel(m, a, lda, b, ep, c, ldc, scratch) {
+		return
+	}
 	lo, hi, fused := gemmClamp(ep)
 	// The edge tile and the padded bias live in scratch: as locals they
 	// would escape through the micro-kernel function values and allocate.
-	scratch = scratch[:GemmScratchLen(k)]
+	scratch = scratch[:gemmScratchOne]
 	tile := scratch[:gemmMR*gemmNR]
 	zb := scratch[gemmMR*gemmNR:] // gemmRowPanels*gemmNR: zero or padded bias
 	clear(zb)

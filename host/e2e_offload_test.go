@@ -129,9 +129,9 @@ func newOffloadE2E(t *testing.T) (a, b *e2eEnv) {
 	for i, e := range []*e2eEnv{a, b} {
 		e.srv, e.url = srv, srv.URL+"/"
 		e.ctx = []context.Context{actx, bctx}[i]
-		name := []string{"a", "b"}[i]
+		name, tab := []string{"a", "b"}[i], e.ctx // e.ctx is replaced below: the reader keeps the tab's
 		go func() {
-			for m, err := range chromedp.Console(e.ctx) {
+			for m, err := range chromedp.Console(tab) {
 				if err != nil {
 					return
 				}

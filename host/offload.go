@@ -10,12 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"math"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -205,6 +205,11 @@ type offloadServer struct {
 	// What was announced last, so that announceLoop sends only changes.
 	lastLoad   float32
 	lastModels int
+	// Requests taken, and as many when last announced: the hub adds each
+	// request it matches to this worker to the load it tells the room (and
+	// peers joining later) until the next announce, which must come even
+	// when the load has gone back to where it was.
+	taken, lastTaken int
 
 	jobs    chan *offloadJob
 	running atomic.Int32               // jobs being processed
@@ -304,14 +309,15 @@ func (s *offloadServer) announceLoop() {
 		}
 		mcs, load := s.announcement()
 		s.mu.Lock()
-		same := load == s.lastLoad && len(mcs) == s.lastModels
+		taken := s.taken
+		same := load == s.lastLoad && len(mcs) == s.lastModels && taken == s.lastTaken
 		s.mu.Unlock()
 		if same || s.client == nil {
 			continue
 		}
 		if s.client.announce(mcs, load) == nil {
 			s.mu.Lock()
-			s.lastLoad, s.lastModels = load, len(mcs)
+			s.lastLoad, s.lastModels, s.lastTaken = load, len(mcs), taken
 			s.mu.Unlock()
 		}
 	}
@@ -394,6 +400,7 @@ func (s *offloadServer) frame(from string, plain []byte) {
 		case s.jobs <- j:
 			s.mu.Lock()
 			s.queued += j.cost
+			s.taken++
 			s.mu.Unlock()
 		default:
 			s.fail(from, p.ID, peer.FailBusy, fmt.Sprintf("%d requests are waiting", offloadQueue))
@@ -463,14 +470,20 @@ func (s *offloadServer) process(j *offloadJob) {
 		s.fail(j.from, j.id, peer.FailError, err.Error())
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), resultSendTimeout)
+	defer cancel()
 	for k, out := range outs {
 		head := &peer.Payload{Type: peer.ResultFrame, ID: j.id, Out: k, Outs: len(outs), Shape: batchShape(m.outputs[k].Shape, j.shape[0])}
-		if err := sendTensor(s.client, j.from, head, out); err != nil {
+		if _, _, err := sendTensor(ctx, s.client, j.from, head, out); err != nil {
 			s.log.Printf("worker: result of request %d to %s: %v", j.id, j.from, err)
 			return
 		}
 	}
 }
+
+// resultSendTimeout bounds the sending of one request's results; a
+// requester that waits longer has run the request itself.
+const resultSendTimeout = time.Minute
 
 // maxOffloadBatch bounds the batch of an offloaded request.
 const maxOffloadBatch = 64
@@ -490,22 +503,31 @@ func checkShape(got, want []int) error {
 	return nil
 }
 
-// sendTensor sends x in the parts of head's kind.
-func sendTensor(c *peerClient, to string, head *peer.Payload, x []float32) error {
+// sendTensor sends x in the parts of head's kind, paced (sendPaced) and not
+// interleaved with another tensor to the same peer. It returns how long the
+// parts took from the first write to the hub's taking the last, and how
+// many there were.
+func sendTensor(ctx context.Context, c *peerClient, to string, head *peer.Payload, x []float32) (time.Duration, int, error) {
 	parts, err := peer.Parts(head, peer.AppendFloat32s(make([]byte, 0, 4*len(x)), x))
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
+	unlock, err := c.lockTensor(to)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer unlock()
+	start := time.Now()
 	for _, p := range parts {
 		b, err := peer.EncodeFrame(p)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
-		if err := c.sendFrame(to, b); err != nil {
-			return err
+		if err := c.sendPaced(ctx, to, b); err != nil {
+			return 0, 0, err
 		}
 	}
-	return nil
+	return time.Since(start), len(parts), nil
 }
 
 // fetch gets a model the server does not hold from the host's /models, by
@@ -617,6 +639,15 @@ func fetchModel(ctx context.Context, base string, d peer.Digest) ([]byte, error)
 // first offload measures it: 100 Mbit/s, a local network.
 const assumedBandwidth = 12.5e6
 
+// The link is measured on the channel itself, by the offloads' own inputs:
+// sendTensor times each from its first write to the hub's taking its last
+// part, which covers the link to the hub and, once the peer's queue at the
+// hub is full, the hub's link to the peer. A tensor smaller than
+// minMeasureBytes is timed mostly by the round trip and teaches nothing.
+// (OFFLOAD.md has no payload a peer answers small, so no separate probe: a
+// frame it would refuse is not one to send on purpose.)
+const minMeasureBytes = 64 << 10
+
 // Offloader runs one model, offloading its tail to a peer of the room when
 // the Planner predicts that is faster, and keeping OFFLOAD.md's "Requester's
 // duties": on a fail, a timeout, the peer leaving or the hub dropping, the
@@ -633,7 +664,8 @@ type Offloader struct {
 	inflight map[uint64]*offloadReq
 	asm      map[string]*peer.Assembler // by peer; the reader goroutine's own
 	planners map[string]*peerPlan
-	bw       float64 // measured bytes per second, both ways
+	bw       float64 // bytes per second, both ways: assumedBandwidth until measured
+	measured bool    // bw has been measured
 	stats    OffloadStats
 }
 
@@ -762,7 +794,7 @@ func (o *Offloader) frame(from string, plain []byte) {
 			o.finish(r, false, fmt.Sprintf("result %d of %d: the model has %d outputs", p.Out, p.Outs, len(o.m.outputs)))
 			return
 		}
-		if want := batchShape(o.m.outputs[p.Out].Shape, r.batch); !equalInts(p.Shape, want) {
+		if want := batchShape(o.m.outputs[p.Out].Shape, r.batch); !slices.Equal(p.Shape, want) {
 			o.stats.Refused++
 			o.finish(r, false, fmt.Sprintf("result %d has shape %v, want %v", p.Out, p.Shape, want))
 			return
@@ -790,18 +822,6 @@ func (o *Offloader) refuse(from string, id uint64, known bool, why string) {
 	}
 }
 
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // plan returns the best peer and choice for the model now, or ok false to
 // stay local.
 func (o *Offloader) plan() (string, engine.Choice, bool) {
@@ -819,7 +839,7 @@ func (o *Offloader) plan() (string, engine.Choice, bool) {
 			continue // another compilation of the model: its cuts are not ours
 		}
 		pp := o.planners[id]
-		if pp == nil || !equalFloats(pp.cuts, a.cuts) {
+		if pp == nil || !slices.Equal(pp.cuts, a.cuts) {
 			remote := make([]time.Duration, len(a.cuts))
 			whole := a.cuts[len(a.cuts)-1]
 			for i, c := range a.cuts {
@@ -842,18 +862,6 @@ func (o *Offloader) plan() (string, engine.Choice, bool) {
 		}
 	}
 	return best, bestC, best != ""
-}
-
-func equalFloats(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Run runs the model on input (one or more examples of the model's input,
@@ -924,18 +932,20 @@ func (o *Offloader) offload(ctx context.Context, to string, c engine.Choice, bat
 	o.mu.Unlock()
 	remote := c.T - o.m.head[c.At]
 	timeout := max(3*remote, 2*time.Second)
-	start := time.Now()
 	shape := batchShape(c.Cut.Shape, batch)
 	head := &peer.Payload{Type: peer.RunFrame, ID: r.id, Model: o.m.digest, At: c.Cut.Tensor, Shape: shape}
 	if c.Cut.Index == 0 {
 		head.At = o.m.input.Name
 		head.Shape = batchShape(o.m.input.Shape, batch)
 	}
-	if err := sendTensor(o.c, to, head, act); err != nil {
-		o.mu.Lock()
+	took, parts, err := sendTensor(ctx, o.c, to, head, act)
+	o.mu.Lock()
+	if err != nil {
 		o.finish(r, false, "send: "+err.Error())
-		o.mu.Unlock()
+	} else {
+		o.learnLink(4*len(act), took, parts, o.c.hubRTT())
 	}
+	o.mu.Unlock()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
@@ -946,9 +956,7 @@ func (o *Offloader) offload(ctx context.Context, to string, c engine.Choice, bat
 	o.mu.Lock()
 	o.finish(r, false, "no result within "+timeout.String()) // a no-op if it is done
 	ok, why := r.ok, r.why
-	if ok {
-		o.learnLink(4*(len(act)+outputLen(r.outs)), time.Since(start), remote)
-	} else {
+	if !ok {
 		o.stats.Fallback++
 	}
 	o.mu.Unlock()
@@ -970,30 +978,34 @@ func (o *Offloader) offload(ctx context.Context, to string, c engine.Choice, bat
 	return o.runLocal(c.Cut, c.At, true, act)
 }
 
-func outputLen(outs [][]float32) int {
-	n := 0
-	for _, o := range outs {
-		n += len(o)
+// learnLink updates the bandwidth from one tensor sent: bytes in the time
+// its parts took less the round trip to the hub that each waited for (at
+// least a quarter of the time, against a round trip measured high). The
+// first measure replaces the assumption; later ones are averaged in with
+// weight 1/2, so that a link that slows down is seen within a few requests.
+// The caller holds o.mu.
+func (o *Offloader) learnLink(bytes int, took time.Duration, parts int, rtt time.Duration) {
+	if bytes < minMeasureBytes || took <= 0 {
+		return
 	}
-	return n
+	transfer := max(took-time.Duration(parts)*rtt, took/4)
+	obs := float64(bytes) / transfer.Seconds()
+	if !o.measured {
+		o.bw, o.measured = obs, true
+		return
+	}
+	o.bw = (o.bw + obs) / 2
 }
 
-// learnLink updates the bandwidth from one offload: bytes moved both ways
-// in the time the round trip took beyond the peer's predicted work. The
-// estimate moves at most 4x per observation; the caller holds o.mu.
-func (o *Offloader) learnLink(bytes int, took, remote time.Duration) {
-	transfer := took - remote
-	if transfer < time.Millisecond {
-		transfer = time.Millisecond
-	}
-	obs := float64(bytes) / transfer.Seconds()
-	obs = math.Min(math.Max(obs, o.bw/4), 4*o.bw)
-	o.bw = 0.75*o.bw + 0.25*obs
+// link returns the bandwidth the planner uses now, and whether it was
+// measured.
+func (o *Offloader) link() (float64, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.bw, o.measured
 }
 
 // ---- the worker ----
-
-func init() { startWorkerFunc = startWorker }
 
 // Worker is a running `edgenn worker`: a hub client and the serving side.
 type Worker struct {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -73,8 +74,14 @@ type peerClient struct {
 	waiting map[uint64]chan *peer.Message
 	sentTo  map[uint64]string // seq of a recent signal or frame -> its addressee
 	sentFIF []uint64
-	rtt     time.Duration // the last ping's round trip to the hub
+	rtts    [8]time.Duration // the last pings' round trips to the hub, 0 where none yet
+	nrtt    int
 	pingAt  map[uint64]time.Time
+	gone    chan struct{} // closed when the current connection ends
+
+	lastRecv atomic.Int64 // when the reader last had a message (unix ns)
+	pinging  atomic.Bool  // a ping is being written
+	busy     atomic.Int64 // frames the hub refused as busy and that were sent again
 }
 
 // announced is one peer's last announce.
@@ -85,10 +92,13 @@ type announced struct {
 
 // peerLink is this peer's side of the pairing with another.
 type peerLink struct {
-	sendMu  sync.Mutex // held across Seal and the write, so frames leave in counter order
-	ch      *peer.Channel
-	pending *ecdh.PrivateKey // our key of an exchange we started
-	ready   chan struct{}    // closed when ch is set
+	sendMu sync.Mutex // held across Seal and the write, so frames leave in counter order
+	// tensorMu is held across the parts of one tensor, which OFFLOAD.md
+	// forbids interleaving with those of another.
+	tensorMu sync.Mutex
+	ch       *peer.Channel
+	pending  *ecdh.PrivateKey // our key of an exchange we started
+	ready    chan struct{}    // closed when ch is set
 }
 
 // startPeerClient joins the room and returns the connected client; the
@@ -162,11 +172,13 @@ func (c *peerClient) connect() (*websocket.Conn, error) {
 	c.conn, c.id = conn, ""
 	c.links, c.peers = map[string]*peerLink{}, map[string]announced{}
 	c.waiting, c.sentTo, c.sentFIF, c.pingAt = map[uint64]chan *peer.Message{}, map[uint64]string{}, nil, map[uint64]time.Time{}
+	c.gone = make(chan struct{})
 	c.mu.Unlock()
 	fail := func(err error) (*websocket.Conn, error) {
 		conn.CloseNow()
 		c.mu.Lock()
 		c.conn = nil
+		close(c.gone)
 		c.mu.Unlock()
 		return nil, err
 	}
@@ -206,6 +218,7 @@ func (c *peerClient) loop(conn *websocket.Conn) {
 		reason := c.serve(conn)
 		c.mu.Lock()
 		c.conn, c.id = nil, ""
+		close(c.gone)
 		c.mu.Unlock()
 		c.handler.dropped(reason)
 		wait := c.cfg.Redial
@@ -234,10 +247,14 @@ func (c *peerClient) loop(conn *websocket.Conn) {
 	}
 }
 
-// serve reads one connection until it drops and returns why.
+// serve reads one connection until it drops and returns why. The reader
+// notes when each message arrived and pings go out from their own
+// goroutine, so that a long write (a frame over a slow link) neither stalls
+// the heartbeat nor passes for a silent hub.
 func (c *peerClient) serve(conn *websocket.Conn) string {
 	msgs := make(chan *peer.Message, 64)
 	readErr := make(chan error, 1)
+	c.lastRecv.Store(time.Now().UnixNano())
 	go func() {
 		for {
 			_, b, err := conn.Read(c.ctx)
@@ -246,6 +263,7 @@ func (c *peerClient) serve(conn *websocket.Conn) string {
 				close(msgs)
 				return
 			}
+			c.lastRecv.Store(time.Now().UnixNano())
 			m, err := peer.Decode(b)
 			if err != nil {
 				readErr <- err
@@ -257,7 +275,6 @@ func (c *peerClient) serve(conn *websocket.Conn) string {
 	}()
 	tick := time.NewTicker(c.cfg.PingInterval)
 	defer tick.Stop()
-	last := time.Now()
 	for {
 		select {
 		case m, ok := <-msgs:
@@ -266,19 +283,25 @@ func (c *peerClient) serve(conn *websocket.Conn) string {
 				conn.CloseNow()
 				return err.Error()
 			}
-			last = time.Now()
 			c.handle(m)
 		case <-tick.C:
-			if time.Since(last) > c.cfg.Timeout {
+			if silent := time.Since(time.Unix(0, c.lastRecv.Load())); silent > c.cfg.Timeout {
 				conn.CloseNow()
 				for range msgs {
 				}
-				return fmt.Sprintf("nothing from the hub for %v", time.Since(last).Round(time.Millisecond))
+				return fmt.Sprintf("nothing from the hub for %v", silent.Round(time.Millisecond))
 			}
-			if seq, err := c.send(&peer.Message{Type: peer.Ping}); err == nil {
-				c.mu.Lock()
-				c.pingAt[seq] = time.Now()
-				c.mu.Unlock()
+			if c.pinging.CompareAndSwap(false, true) {
+				go func() {
+					defer c.pinging.Store(false)
+					if seq, err := c.send(&peer.Message{Type: peer.Ping}); err == nil {
+						c.mu.Lock()
+						if c.pingAt != nil {
+							c.pingAt[seq] = time.Now()
+						}
+						c.mu.Unlock()
+					}
+				}()
 			}
 		}
 	}
@@ -292,10 +315,16 @@ func (c *peerClient) handle(m *peer.Message) {
 	case peer.Pong:
 		c.mu.Lock()
 		if at, ok := c.pingAt[m.Re]; ok {
-			c.rtt = time.Since(at)
+			c.rtts[c.nrtt%len(c.rtts)] = time.Since(at)
+			c.nrtt++
 			delete(c.pingAt, m.Re)
 		}
+		w := c.waiting[m.Re]
+		delete(c.waiting, m.Re)
 		c.mu.Unlock()
+		if w != nil {
+			w <- m
+		}
 	case peer.Announce:
 		c.mu.Lock()
 		c.peers[m.From] = announced{m.Models, m.Load}
@@ -338,7 +367,10 @@ func (c *peerClient) handle(m *peer.Message) {
 		}
 		if m.Type == peer.Error {
 			c.cfg.Log.Printf("worker: hub error %s: %s", m.Code, m.Text)
-			if wasSent {
+			// A busy peer is still there: what was refused was a frame
+			// sent without pacing (a fail or a cancel), which its
+			// requester's timeout covers.
+			if wasSent && m.Code != peer.CodeBusy {
 				c.handler.peerGone(to, "the hub refused a frame to it: "+m.Code)
 			}
 		}
@@ -472,6 +504,125 @@ func (c *peerClient) sendFrame(to string, plain []byte) error {
 	return err
 }
 
+// Pacing. The hub refuses a frame for a peer that has half its queue (2
+// MiB) waiting as busy, and says nothing of a frame it takes; frames of one
+// channel must arrive in order. So a tensor's parts go stop-and-wait: each
+// is followed by a ping, and the hub's pong, which it sends after its answer
+// to the frame if any, says the frame was taken; a refused part is sealed
+// again (a new counter: the receiver takes gaps) and resent after a wait.
+// The cost is one round trip to the hub per part of up to 1 MiB.
+const (
+	busyFirstWait = 2 * time.Millisecond
+	busyMaxWait   = 64 * time.Millisecond
+	// busyPatience bounds how long one frame may be refused as busy before
+	// the send fails: a peer that drains nothing for that long is stuck.
+	busyPatience = 5 * time.Second
+)
+
+// lockTensor takes the right to send one tensor's parts to a paired peer;
+// the caller calls the returned unlock when the last part is sent.
+func (c *peerClient) lockTensor(to string) (unlock func(), err error) {
+	c.mu.Lock()
+	l := c.links[to]
+	c.mu.Unlock()
+	if l == nil {
+		return nil, fmt.Errorf("frame to %s: not paired", to)
+	}
+	l.tensorMu.Lock()
+	return l.tensorMu.Unlock, nil
+}
+
+// sendPaced seals plain for a paired peer, sends it through the hub and
+// returns once the hub has taken it, sending it again while the hub refuses
+// it as busy. It must not be called from the handler, whose goroutine reads
+// the hub's answers.
+func (c *peerClient) sendPaced(ctx context.Context, to string, plain []byte) error {
+	wait := busyFirstWait
+	var refusedSince time.Time
+	for {
+		err := c.sendTaken(ctx, to, plain)
+		var he *hubError
+		if !errors.As(err, &he) || he.code != peer.CodeBusy {
+			return err
+		}
+		c.busy.Add(1)
+		if refusedSince.IsZero() {
+			refusedSince = time.Now()
+		} else if time.Since(refusedSince) > busyPatience {
+			return fmt.Errorf("frame to %s: refused as busy for %v: %w", to, busyPatience, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, busyMaxWait)
+	}
+}
+
+// hubError is the hub's refusal of a message.
+type hubError struct{ code, text string }
+
+func (e *hubError) Error() string { return "hub: " + e.code + ": " + e.text }
+
+// sendTaken sends one sealed frame and a ping after it, and waits for the
+// hub's answer: its refusal of the frame (a *hubError), or the pong.
+func (c *peerClient) sendTaken(ctx context.Context, to string, plain []byte) error {
+	c.mu.Lock()
+	l, me, gone := c.links[to], c.id, c.gone
+	c.mu.Unlock()
+	if l == nil {
+		return fmt.Errorf("frame to %s: not paired", to)
+	}
+	w := make(chan *peer.Message, 2)
+	l.sendMu.Lock()
+	if l.ch == nil {
+		l.sendMu.Unlock()
+		return fmt.Errorf("frame to %s: not paired", to)
+	}
+	sealed, err := l.ch.Seal(plain, frameAAD(me, to))
+	var fseq uint64
+	if err == nil {
+		fseq, err = c.sendWaiting(&peer.Message{Type: peer.Frame, To: to, Data: sealed}, w)
+	}
+	l.sendMu.Unlock()
+	if err != nil {
+		return err
+	}
+	pseq, err := c.sendWaiting(&peer.Message{Type: peer.Ping}, w)
+	forget := func() {
+		c.mu.Lock()
+		delete(c.waiting, fseq)
+		delete(c.waiting, pseq)
+		c.mu.Unlock()
+	}
+	if err != nil {
+		forget()
+		return err
+	}
+	// The hub answers once it has read the frame, which over a slow link
+	// takes as long as writing it may.
+	timer := time.NewTimer(peerClientWriteTimeout)
+	defer timer.Stop()
+	select {
+	case m := <-w:
+		forget()
+		if m.Type == peer.Error && m.Re == fseq {
+			return &hubError{m.Code, m.Text}
+		}
+		return nil // the pong: the hub took the frame
+	case <-gone:
+		forget()
+		return errors.New("frame to " + to + ": hub connection lost")
+	case <-ctx.Done():
+		forget()
+		return ctx.Err()
+	case <-timer.C:
+		forget()
+		return fmt.Errorf("frame to %s: no answer from the hub within %v", to, peerClientWriteTimeout)
+	}
+}
+
 // sendTo sends a signal or frame and remembers whom it went to, so that the
 // hub's refusal of it (busy, unknown-peer) reaches the handler.
 func (c *peerClient) sendTo(m *peer.Message) (uint64, error) {
@@ -568,11 +719,18 @@ type announcedModel struct {
 	load float32   // ms of work queued
 }
 
-// hubRTT returns the last measured round trip to the hub.
+// hubRTT returns the round trip to the hub: the least of the last 8 pings,
+// since a ping that queued behind a large frame measured the frame too.
 func (c *peerClient) hubRTT() time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.rtt
+	var least time.Duration
+	for _, d := range c.rtts[:min(c.nrtt, len(c.rtts))] {
+		if least == 0 || d < least {
+			least = d
+		}
+	}
+	return least
 }
 
 // announce sends what this peer holds.

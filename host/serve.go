@@ -73,22 +73,13 @@ func cmdServe(args []string, stdout io.Writer) error {
 		return err
 	}
 
-	var handler http.Handler = s
 	var hub *Hub
 	if len(hubRooms) > 0 {
 		if hub, err = NewHub(HubConfig{Rooms: hubRooms, Log: logger}); err != nil {
 			return err
 		}
-		// Not a ServeMux: it would clean and redirect paths that the file
-		// server refuses on purpose.
-		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/hub" {
-				hub.ServeHTTP(w, r)
-				return
-			}
-			s.ServeHTTP(w, r)
-		})
 	}
+	handler := hostHandler(s, hub)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -137,6 +128,23 @@ func cmdServe(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "edgenn: stopped")
 	return nil
+}
+
+// hostHandler routes the host's requests: /hub to the hub, if there is one
+// (hub nil: none), and every other path to the file server. It is not a
+// ServeMux, which would clean and redirect paths that the file server
+// refuses on purpose.
+func hostHandler(files http.Handler, hub *Hub) http.Handler {
+	if hub == nil {
+		return files
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hub" {
+			hub.ServeHTTP(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 }
 
 // serveRoots are the three folders, each opened as an os.Root so that no path

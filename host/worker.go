@@ -39,10 +39,6 @@ type workerConfig struct {
 	Log                   *log.Logger
 }
 
-// startWorkerFunc starts a worker; it is nil in the js/wasm build, which has
-// no sockets to join a hub with.
-var startWorkerFunc func(cfg workerConfig) (io.Closer, string, error)
-
 // cmdWorker runs a worker until SIGINT or SIGTERM.
 func cmdWorker(args []string, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -81,13 +77,10 @@ func workerMain(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	cfg.Fetch = !*noFetch
-	if startWorkerFunc == nil {
-		return errors.New("not available in the js/wasm build; run the native edgenn (go run ./host worker)")
-	}
 	if cfg.Log == nil {
 		cfg.Log = log.New(os.Stderr, "edgenn: ", log.LstdFlags)
 	}
-	w, id, err := startWorkerFunc(cfg)
+	w, id, err := startWorker(cfg) // offload.go; worker_js.go in the js/wasm build
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,9 @@
 // download nothing of it.
 //
 // It speaks the host hub's protocol (engine/peer/message.go: msgpack
-// messages over a WebSocket, numbered by seq, bounded and validated), seals
+// messages numbered by seq, bounded and validated) over a WebSocket to the
+// native host's hub, or over HTTP requests and a long poll to the
+// Cloudflare Worker's (host/cfhub.go; join's transport option), seals
 // the frames two peers exchange end to end as engine/peer/seal.go does
 // (X25519, HKDF-SHA256, AES-256-GCM, with WebCrypto) and carries inside them
 // the offload messages of engine/peer/OFFLOAD.md: run, result, fail, cancel.
@@ -666,6 +668,395 @@ class Incoming {
 }
 
 // ---------------------------------------------------------------------------
+// Hub transports: how hub messages reach the hub and come back. The native
+// host's hub holds a WebSocket per peer (host/hub.go); the Cloudflare
+// Worker's (host/cfhub.go) speaks the same messages over plain HTTP, since
+// a Go Worker cannot hold a socket: a join POST, a POST per message and a
+// long poll for what it queued. Peers sees neither: it hands a transport
+// encoded messages and gets decoded ones back, a refusal of the HTTP hub as
+// the error message the WebSocket hub would have sent.
+
+/**
+ * What a transport tells Peers: a message (decoded), a sign of life, one it
+ * cannot read, a connection that failed before it opened, one that closed.
+ * @typedef {{message: (m: Record<string, any>) => void, heard: () => void, warn: (e: Error) => void,
+ *   failed: (why: string) => void, closed: (why: string) => void}} HubEvents
+ */
+
+/** The WebSocket hub of `edgenn serve --hub-room`. */
+class WebSocketTransport {
+  /** @param {string} url a ws: or wss: URL @param {any} WS a WebSocket constructor */
+  constructor(url, WS) {
+    this.url = url;
+    this.WS = WS;
+    /** @type {"websocket"} */
+    this.name = "websocket";
+    /** @type {WebSocket | null} */
+    this.ws = null;
+    this.pingEvery = PING_EVERY;
+    this.silence = HUB_SILENCE;
+  }
+
+  get open() {
+    return this.ws?.readyState === 1;
+  }
+
+  /** start connects and sends join once open. @param {Uint8Array} join @param {HubEvents} ev */
+  start(join, ev) {
+    const ws = new this.WS(this.url);
+    this.ws = ws;
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => ws.send(join);
+    ws.onerror = () => ev.failed("the connection failed");
+    ws.onclose = (/** @type {CloseEvent} */ e) => ev.closed(`the hub closed the connection (${e.code}${e.reason ? " " + e.reason : ""})`);
+    ws.onmessage = (/** @type {MessageEvent} */ e) => {
+      ev.heard();
+      if (!(e.data instanceof ArrayBuffer)) {
+        ev.warn(fail("hub: a text message; the protocol is msgpack in binary messages"));
+        return;
+      }
+      let m;
+      try {
+        m = decodeMessage(new Uint8Array(e.data));
+      } catch (err) {
+        ev.warn(fail(`hub: a message this side cannot read: ${/** @type {Error} */ (err).message}`));
+        return;
+      }
+      ev.message(m);
+    };
+  }
+
+  /** @param {Uint8Array} b @param {number} _seq @param {string} _t */
+  send(b, _seq, _t) {
+    /** @type {WebSocket} */ (this.ws).send(/** @type {Uint8Array<ArrayBuffer>} */ (b));
+  }
+
+  close() {
+    try {
+      this.ws?.close(1000);
+    } catch {
+      // closing a socket that failed to open
+    }
+  }
+}
+
+// The HTTP hub's headers (host/cfhub.go).
+const HUB_PEER = "Edgenn-Hub-Peer";
+const HUB_SECRET = "Edgenn-Hub-Secret";
+const HUB_ERROR = "Edgenn-Hub-Error";
+const HUB_TRANSPORT = "Edgenn-Hub-Transport";
+const HTTP_POLL_WAIT = 10; // seconds a poll may wait for a message (the hub caps it, at 15 s by default)
+// A poll waiting on the hub checks for messages on a backoff that grows to
+// 1 s (host/cfhub.go), so a message that comes late in a long poll waits
+// up to that long. While the peer is busy (it sent or got something other
+// than a ping lately) its polls are short, each starting over at the
+// shortest backoff; an idle peer polls long, which costs the hub less.
+const HTTP_BUSY_POLL_WAIT = 1;
+const HTTP_BUSY = 5000;
+// A poll answers at least every HTTP_POLL_WAIT: nothing heard for this long,
+// the hub is taken for dead. The hub drops a peer that stops polling, so the
+// poll is the heartbeat; pings only measure the round trip.
+const HTTP_SILENCE = HTTP_POLL_WAIT * 1000 + 15000;
+const HTTP_PING_EVERY = 5000;
+const HTTP_SEND_TIMEOUT = 30000; // one send request, at most
+const HTTP_RETRY_MAX = 2000; // the longest wait between retries
+
+/** @param {number} retry how many came before @returns {number} ms to wait */
+const backoff = (retry) => Math.min(HTTP_RETRY_MAX, 100 * 2 ** retry) * (0.5 + Math.random() / 2);
+
+/**
+ * refusal reads an HTTP hub's refusal: the protocol's code (Edgenn-Hub-Error,
+ * "" for a storage failure or a request it does not serve) and the reason,
+ * without the code the body starts with.
+ * @param {Response} res @returns {Promise<{code: string, msg: string}>}
+ */
+async function refusal(res) {
+  const code = res.headers.get(HUB_ERROR) ?? "";
+  let text = "";
+  try {
+    text = (await res.text()).trim();
+  } catch {
+    // the body was cut off: the status says enough
+  }
+  if (code && text.startsWith(code + ": ")) text = text.slice(code.length + 2);
+  return { code, msg: (text || `${res.status} ${res.statusText}`).slice(0, 512) };
+}
+
+/**
+ * The HTTP hub of the Cloudflare Worker (host/cfhub.go): POST /hub/join
+ * answers with the welcome and the peer's id and secret; each message is
+ * one POST /hub/send, in seq order (the hub refuses a seq below the last
+ * one, so they go one at a time); GET /hub/poll?after=N long-polls for what
+ * the hub queued after seq N, acknowledging what came before. A request
+ * that fails on the way is retried with backoff (a send the hub had taken
+ * comes back out-of-order, and counts as sent); a refusal comes to Peers as
+ * the error message the WebSocket hub sends; the hub dropping the peer
+ * (410) closes the transport.
+ */
+class HTTPTransport {
+  /** @param {string} url the hub's http: or https: URL (".../hub") @param {typeof fetch} f */
+  constructor(url, f) {
+    this.url = url.replace(/\/+$/, "");
+    this.fetch = f;
+    /** @type {"http"} */
+    this.name = "http";
+    this.pingEvery = HTTP_PING_EVERY;
+    this.silence = HTTP_SILENCE;
+    this.id = "";
+    this.secret = "";
+    /** the last seq received from the hub */
+    this.after = 0;
+    this.closing = false;
+    this.dead = false;
+    /** @type {Promise<void>} sends, one at a time in seq order */
+    this.sends = Promise.resolve();
+    this.poller = new AbortController();
+    /** @type {HubEvents} */
+    this.ev = /** @type {any} */ (null);
+    /** until when polls are short (see HTTP_BUSY_POLL_WAIT) */
+    this.busyUntil = 0;
+    /** the seq of the last announce queued, and when the hub last answered one */
+    this.announceSeq = 0;
+    this.announced = -1e9;
+  }
+
+  get open() {
+    return this.id !== "" && !this.closing;
+  }
+
+  /** @param {string} t a message's type: pings and pongs do not make the peer busy */
+  _active(t) {
+    if (t !== "ping" && t !== "pong") this.busyUntil = now() + HTTP_BUSY;
+  }
+
+  /**
+   * _do makes one request to the hub (path under its URL), aborted after
+   * ms or when signal aborts.
+   * @param {string} path @param {RequestInit} init @param {number} ms @param {AbortSignal} [signal]
+   */
+  async _do(path, init, ms, signal) {
+    const ac = new AbortController();
+    const stop = () => ac.abort();
+    signal?.addEventListener("abort", stop);
+    const timer = setTimeout(stop, ms);
+    /** @type {Record<string, string>} */
+    const headers = { ...(/** @type {any} */ (init.headers) ?? {}) };
+    if (this.id) Object.assign(headers, { [HUB_PEER]: this.id, [HUB_SECRET]: this.secret });
+    if (init.body) headers["Content-Type"] = "application/msgpack";
+    try {
+      const res = await this.fetch(this.url + path, { cache: "no-store", ...init, headers, signal: ac.signal });
+      // The body, or the refusal, is read under the same deadline.
+      if (!res.ok) return { res, body: null, refused: await refusal(res) };
+      return { res, body: new Uint8Array(await res.arrayBuffer()), refused: { code: "", msg: "" } };
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", stop);
+    }
+  }
+
+  /** start joins, then polls. @param {Uint8Array} join @param {HubEvents} ev */
+  async start(join, ev) {
+    this.ev = ev;
+    let a;
+    try {
+      a = await this._do("/join", { method: "POST", body: /** @type {Uint8Array<ArrayBuffer>} */ (join) }, HTTP_SEND_TIMEOUT);
+    } catch (e) {
+      this._die(`the connection failed: ${/** @type {Error} */ (e).message}`);
+      return;
+    }
+    if (!a.res.ok) {
+      const r = a.refused;
+      if (r.code) ev.message({ v: VERSION, t: "error", seq: 1, re: 1, code: r.code, msg: r.msg });
+      this._die(r.code ? `${r.code}: ${r.msg}` : `the hub answered ${a.res.status}: ${r.msg}`);
+      return;
+    }
+    this.id = a.res.headers.get(HUB_PEER) ?? "";
+    this.secret = a.res.headers.get(HUB_SECRET) ?? "";
+    if (!this.id || !this.secret) {
+      this._die(`the hub's answer to join has no ${HUB_PEER} and ${HUB_SECRET} headers`);
+      return;
+    }
+    if (!this._deliver(/** @type {Uint8Array} */ (a.body))) return;
+    this._poll();
+  }
+
+  /**
+   * _deliver passes a poll's messages on in order, skipping those seen
+   * (an answer lost on its way is polled again); it reports whether the
+   * answer could be read.
+   * @param {Uint8Array} body
+   */
+  _deliver(body) {
+    let list;
+    try {
+      list = decode(body);
+      if (!Array.isArray(list) || list.some((b) => !(b instanceof Uint8Array))) throw new Error("not an array of bin");
+    } catch (e) {
+      this._die(`a poll answer this side cannot read: ${/** @type {Error} */ (e).message}`);
+      return false;
+    }
+    this.ev.heard();
+    for (const b of list) {
+      if (this.closing) return true;
+      let m;
+      try {
+        m = decodeMessage(b);
+      } catch (e) {
+        // Acknowledged all the same, so that it does not come again.
+        try {
+          const seq = decode(b)?.seq;
+          if (Number.isSafeInteger(seq) && seq > this.after) this.after = seq;
+        } catch {
+          // unreadable through and through
+        }
+        this.ev.warn(fail(`hub: a message this side cannot read: ${/** @type {Error} */ (e).message}`));
+        continue;
+      }
+      if (m.seq <= this.after) continue;
+      this.after = m.seq;
+      this._active(m.t);
+      this.ev.message(m);
+    }
+    return true;
+  }
+
+  /** _poll long-polls until the transport closes. */
+  async _poll() {
+    let retry = 0;
+    let since = now();
+    while (!this.closing) {
+      const wait = now() < this.busyUntil ? HTTP_BUSY_POLL_WAIT : HTTP_POLL_WAIT;
+      /** @type {string} */
+      let why;
+      try {
+        const a = await this._do(`/poll?after=${this.after}&wait=${wait}`, { method: "GET" }, wait * 1000 + 15000, this.poller.signal);
+        if (a.res.ok) {
+          if (!this._deliver(/** @type {Uint8Array} */ (a.body))) return;
+          retry = 0;
+          since = now();
+          continue;
+        }
+        const r = a.refused;
+        // Storage failing, or too many requests: try again. Anything else
+        // (dropped, or the hub does not know this peer) ends the connection.
+        if (a.res.status !== 503 && a.res.status !== 429 && !(a.res.status >= 500 && !r.code)) {
+          this._die(r.code ? `${r.code}: ${r.msg}` : `the hub answered ${a.res.status}: ${r.msg}`);
+          return;
+        }
+        why = r.msg;
+      } catch (e) {
+        if (this.closing) return;
+        why = /** @type {Error} */ (e).message;
+      }
+      if (now() - since > this.silence) {
+        this._die(`the hub did not answer a poll for ${Math.round((now() - since) / 1000)} s (${why})`);
+        return;
+      }
+      await sleep(backoff(retry++));
+    }
+  }
+
+  /**
+   * send queues b (message seq, of type t) behind the sends before it.
+   * @param {Uint8Array} b @param {number} seq @param {string} t
+   */
+  send(b, seq, t) {
+    this._active(t);
+    if (t === "announce") this.announceSeq = seq;
+    this.sends = this.sends.then(() => this._post(b, seq, t));
+  }
+
+  /** @param {Uint8Array} b @param {number} seq @param {string} t */
+  async _post(b, seq, t) {
+    if (t === "announce") {
+      // Sends queue up behind one another here, so announces queued
+      // ANNOUNCE_GAP apart can reach the hub closer than it takes them
+      // (too-often): one that a later one supersedes is skipped (the hub
+      // wants seqs rising, not consecutive), and the gap is kept here.
+      if (seq !== this.announceSeq) return;
+      const wait = this.announced + ANNOUNCE_GAP - now();
+      if (wait > 0) await sleep(wait);
+    }
+    try {
+      await this._postOnce(b, seq);
+    } finally {
+      if (t === "announce") this.announced = now();
+    }
+  }
+
+  /** @param {Uint8Array} b @param {number} seq */
+  async _postOnce(b, seq) {
+    const t0 = now();
+    for (let retry = 0; !this.dead; retry++) {
+      /** @type {string} */
+      let why;
+      try {
+        const a = await this._do("/send", { method: "POST", body: /** @type {Uint8Array<ArrayBuffer>} */ (b) }, HTTP_SEND_TIMEOUT);
+        if (a.res.ok) return;
+        const r = a.refused;
+        // A retry of a send the hub had taken (its answer was lost).
+        if (retry > 0 && r.code === "out-of-order") return;
+        if (a.res.status === 410 || a.res.status === 401) {
+          this._die(`${r.code || a.res.status}: ${r.msg}`);
+          return;
+        }
+        if (r.code) {
+          // The hub's refusal of this message, as the WebSocket hub says it.
+          this.ev.message({ v: VERSION, t: "error", seq: 1, re: seq, code: r.code, msg: r.msg });
+          return;
+        }
+        why = `${a.res.status}: ${r.msg}`; // storage failing: nothing was changed
+      } catch (e) {
+        why = /** @type {Error} */ (e).message;
+      }
+      if (this.closing || now() - t0 > this.silence) {
+        if (!this.closing) this._die(`sending to the hub failed for ${Math.round((now() - t0) / 1000)} s (${why})`);
+        return;
+      }
+      await sleep(backoff(retry));
+    }
+  }
+
+  /** @param {string} why */
+  _die(why) {
+    if (this.dead) return;
+    this.dead = true;
+    this.closing = true;
+    this.poller.abort();
+    this.ev.closed(why);
+  }
+
+  /** close stops polling; the sends queued (a leave) still go. */
+  close() {
+    this.closing = true;
+    this.poller.abort();
+  }
+}
+
+/**
+ * hubTransport picks the transport the hub at u offers: a GET of the hub's
+ * URL answers with Edgenn-Hub-Transport: http on the Worker's hub, and with
+ * an error and no such header on the native host's (which wants a
+ * WebSocket upgrade), as it does when the GET fails.
+ * @param {URL} u the hub's http(s) URL @returns {Promise<"websocket" | "http">}
+ */
+export async function hubTransport(u) {
+  if (typeof globalThis.fetch !== "function") return "websocket";
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), 10000);
+  try {
+    const res = await fetch(u.href, { cache: "no-store", signal: ac.signal });
+    res.body?.cancel().catch(() => {});
+    const offered = (res.headers.get(HUB_TRANSPORT) ?? "").split(",").map((s) => s.trim().toLowerCase());
+    return res.ok && offered.includes("http") ? "http" : "websocket";
+  } catch {
+    return "websocket";
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---------------------------------------------------------------------------
 // Peers.
 
 /** @param {number} old @param {number} obs */
@@ -770,7 +1161,9 @@ export class Peers {
     /** @internal */ this._localScale = 1; // this device's speed now over its profile
     /** @internal @type {WeakMap<object, Map<string, number>>} runs of each half, by model or peer */
     this._seen = new WeakMap();
-    /** @internal @type {WebSocket} */ this._ws = /** @type {any} */ (null);
+    /** @internal @type {WebSocketTransport | HTTPTransport} the connection to the hub */
+    this._transport = /** @type {any} */ (null);
+    /** @internal */ this._lastPing = -1e9;
     /** @internal */ this._direct = typeof globalThis.RTCPeerConnection === "function";
   }
 
@@ -786,6 +1179,11 @@ export class Peers {
   set direct(on) {
     this._direct = !!on && typeof globalThis.RTCPeerConnection === "function";
     if (!this._direct) for (const p of this._peers.values()) this._closeDirect(p, "direct channels were turned off");
+  }
+
+  /** How this peer reaches the hub: "websocket" or "http". */
+  get hubTransport() {
+    return this._transport?.name ?? "websocket";
   }
 
   /** The other peers of the room. @returns {PeerInfo[]} */
@@ -862,11 +1260,7 @@ export class Peers {
     for (const a of this._awaiting.values()) a.reject(fail(`hub: ${why}`));
     this._awaiting.clear();
     for (const p of this._peers.values()) this._lost(p, why);
-    try {
-      this._ws.close(1000);
-    } catch {
-      // closing a socket that failed to open
-    }
+    this._transport?.close();
   }
 
   /** @internal @param {string} id */
@@ -879,78 +1273,67 @@ export class Peers {
   // --- the hub connection
 
   /**
+   * _connect joins the room through transport t (url names the hub in
+   * errors) and resolves once welcomed.
    * @internal
-   * @param {string} url @param {string} token @param {any} WS a WebSocket constructor
+   * @param {string} url @param {string} token @param {WebSocketTransport | HTTPTransport} t
    */
-  _connect(url, token, WS) {
+  _connect(url, token, t) {
     return new Promise((resolve, reject) => {
       let welcomed = false;
       const refuse = (/** @type {Error} */ e) => {
         if (!welcomed) {
           welcomed = true;
           this.closed = true;
-          try {
-            this._ws.close(1000);
-          } catch {
-            // not open
-          }
+          t.close();
           reject(e);
         }
       };
-      let ws;
-      try {
-        ws = new WS(url);
-      } catch (e) {
-        reject(fail(`join ${url}: ${/** @type {Error} */ (e).message}`));
-        return;
-      }
-      this._ws = ws;
-      ws.binaryType = "arraybuffer";
-      ws.onopen = () => {
-        this._send("join", { room: this.room, token, name: this.name || undefined,
-          caps: { workers: this._enn.workers, native: false, gflops: 0 } });
-      };
-      ws.onerror = () => refuse(fail(`join ${url}: the connection failed`));
-      ws.onclose = (/** @type {CloseEvent} */ e) => {
-        const why = `the hub closed the connection (${e.code}${e.reason ? " " + e.reason : ""})`;
-        refuse(fail(`join ${url}: ${why}`));
-        if (!this.closed) {
-          this._emit("error", fail(`hub: ${why}`));
-          this._end(why);
-        }
-      };
-      ws.onmessage = (/** @type {MessageEvent} */ e) => {
-        this._lastHeard = now();
-        if (!(e.data instanceof ArrayBuffer)) {
-          this._emit("error", fail("hub: a text message; the protocol is msgpack in binary messages"));
-          return;
-        }
-        let m;
-        try {
-          m = decodeMessage(new Uint8Array(e.data));
-        } catch (err) {
-          this._emit("error", fail(`hub: a message this side cannot read: ${/** @type {Error} */ (err).message}`));
-          return;
-        }
-        if (!welcomed) {
-          if (m.t === "error") {
-            refuse(fail(`join room ${this.room}: ${m.code}: ${m.msg}`));
+      this._transport = t;
+      const seq = ++this._seq;
+      const join = encodeMessage("join", { seq, room: this.room, token, name: this.name || undefined,
+        caps: { workers: this._enn.workers, native: false, gflops: 0 } });
+      /** @type {HubEvents} */
+      const ev = {
+        heard: () => {
+          this._lastHeard = now();
+        },
+        warn: (e) => this._emit("error", e),
+        failed: (why) => refuse(fail(`join ${url}: ${why}`)),
+        closed: (why) => {
+          refuse(fail(`join ${url}: ${why}`));
+          if (!this.closed) {
+            this._emit("error", fail(`hub: ${why}`));
+            this._end(why);
+          }
+        },
+        message: (m) => {
+          this._lastHeard = now();
+          if (!welcomed) {
+            if (m.t === "error") {
+              refuse(fail(`join room ${this.room}: ${m.code}: ${m.msg}`));
+              return;
+            }
+            if (m.t !== "welcome") return;
+            welcomed = true;
+            this.id = m.id;
+            for (const p of m.peers) this._peers.set(p.id, new Peer(p));
+            this._timer = setInterval(() => this._tick(), PING_EVERY);
+            resolve(this);
             return;
           }
-          if (m.t !== "welcome") return;
-          welcomed = true;
-          this.id = m.id;
-          for (const p of m.peers) this._peers.set(p.id, new Peer(p));
-          this._timer = setInterval(() => this._tick(), PING_EVERY);
-          resolve(this);
-          return;
-        }
-        try {
-          this._handle(m);
-        } catch (err) {
-          this._emit("error", err);
-        }
+          try {
+            this._handle(m);
+          } catch (err) {
+            this._emit("error", err);
+          }
+        },
       };
+      try {
+        t.start(join, ev);
+      } catch (e) {
+        reject(fail(`join ${url}: ${/** @type {Error} */ (e).message}`));
+      }
     });
   }
 
@@ -959,23 +1342,26 @@ export class Peers {
    * @internal @param {string} t @param {Record<string, any>} fields
    */
   _send(t, fields) {
-    if (this._ws.readyState !== 1) throw fail("hub: the connection is closed");
+    if (!this._transport?.open) throw fail("hub: the connection is closed");
     const seq = ++this._seq;
-    this._ws.send(encodeMessage(t, { seq, ...fields }));
+    this._transport.send(encodeMessage(t, { seq, ...fields }), seq, t);
     return seq;
   }
 
   /** @internal */
   _tick() {
     if (this.closed) return;
-    if (now() - this._lastHeard > HUB_SILENCE) {
-      this._emit("error", fail(`hub: nothing heard for ${HUB_SILENCE} ms; the connection is taken for dead`));
+    const silence = this._transport.silence;
+    if (now() - this._lastHeard > silence) {
+      this._emit("error", fail(`hub: nothing heard for ${silence} ms; the connection is taken for dead`));
       this._end("the hub fell silent");
       return;
     }
+    if (now() - this._lastPing < this._transport.pingEvery - 50) return;
     try {
       const seq = this._send("ping", {});
       this._pings.set(seq, now());
+      this._lastPing = now();
     } catch {
       // closing
     }
@@ -1813,9 +2199,11 @@ export class Peers {
 }
 
 /**
- * join connects enn to the hub at url and joins a room.
+ * join connects enn to the hub at url and joins a room, over the transport
+ * asked for: "websocket" (the native host's hub), "http" (the Cloudflare
+ * Worker's) or "auto" (default), which asks the hub which it speaks.
  * @param {any} enn @param {string | URL} url
- * @param {{room: string, token: string, name?: string, throttle?: number, direct?: boolean, WebSocket?: any}} o
+ * @param {{room: string, token: string, name?: string, throttle?: number, direct?: boolean, transport?: string, WebSocket?: any}} o
  * @returns {Promise<Peers>}
  */
 export async function join(enn, url, o) {
@@ -1827,17 +2215,30 @@ export async function join(enn, url, o) {
   if (typeof name !== "string" || new TextEncoder().encode(name).length > MAX_NAME) throw fail(`join: name must be at most ${MAX_NAME} bytes`);
   const throttle = o.throttle ?? 1;
   if (typeof throttle !== "number" || !(throttle >= 1 && throttle <= 1000)) throw fail(`join: throttle must be a number in [1, 1000], got ${throttle}`);
-  const WS = o.WebSocket ?? globalThis.WebSocket;
-  if (typeof WS !== "function") throw fail("join: this runtime has no WebSocket (Node 20: run with --experimental-websocket, or pass options.WebSocket)");
+  const transport = o.transport ?? "auto";
+  if (transport !== "auto" && transport !== "websocket" && transport !== "http") {
+    throw fail(`join: transport must be "auto", "websocket" or "http", got ${JSON.stringify(transport)}`);
+  }
+  if (o.direct !== undefined && typeof o.direct !== "boolean") throw fail(`join: direct must be true or false, got ${o.direct}`);
   subtle();
   const u = new URL(url, globalThis.location?.href);
-  if (u.protocol === "http:") u.protocol = "ws:";
-  else if (u.protocol === "https:") u.protocol = "wss:";
-  if (u.protocol !== "ws:" && u.protocol !== "wss:") throw fail(`join: ${u.href} is not an http(s) or ws(s) URL`);
-  if (o.direct !== undefined && typeof o.direct !== "boolean") throw fail(`join: direct must be true or false, got ${o.direct}`);
+  if (!["http:", "https:", "ws:", "wss:"].includes(u.protocol)) throw fail(`join: ${u.href} is not an http(s) or ws(s) URL`);
+  // The same hub, in both schemes.
+  const web = new URL(u.href.replace(/^ws/, "http"));
+  const ws = new URL(web.href.replace(/^http/, "ws"));
+  const kind = transport === "auto" ? await hubTransport(web) : transport;
+  let t;
+  if (kind === "http") {
+    if (typeof globalThis.fetch !== "function") throw fail("join: this runtime has no fetch, which the HTTP hub needs");
+    t = new HTTPTransport(web.href, globalThis.fetch.bind(globalThis));
+  } else {
+    const WS = o.WebSocket ?? globalThis.WebSocket;
+    if (typeof WS !== "function") throw fail("join: this runtime has no WebSocket (Node 20: run with --experimental-websocket, or pass options.WebSocket)");
+    t = new WebSocketTransport(ws.href, WS);
+  }
   const peers = new Peers(enn, { room: o.room, name, throttle });
   if (o.direct === false) peers.direct = false;
-  await peers._connect(u.href, o.token, WS);
+  await peers._connect(kind === "http" ? web.href : ws.href, o.token, t);
   peers._announceSoon();
   return peers;
 }

@@ -163,9 +163,20 @@ export interface JoinOptions {
    * hub's relay (Peers.direct can change it later).
    */
   direct?: boolean;
+  /**
+   * How to reach the hub (default "auto"): "websocket" (the native host's
+   * hub, `edgenn serve --hub-room`), "http" (the Cloudflare Worker's: a
+   * POST per message and a long poll), or "auto": a GET of the hub's URL
+   * answers with the header Edgenn-Hub-Transport: http where the hub speaks
+   * HTTP, and otherwise the WebSocket is used.
+   */
+  transport?: "auto" | HubTransport;
   /** A WebSocket constructor, where the runtime has no global one. */
   WebSocket?: unknown;
 }
+
+/** How a peer reaches the hub: a WebSocket, or HTTP requests and a long poll. */
+export type HubTransport = "websocket" | "http";
 
 /** Another peer of the room. */
 export interface PeerInfo {
@@ -192,6 +203,8 @@ export declare class Peers {
   readonly throttle: number;
   /** Whether the page left, or the hub connection was lost. */
   readonly closed: boolean;
+  /** How this peer reaches the hub (JoinOptions.transport, "auto" resolved). */
+  readonly hubTransport: HubTransport;
   /** The other peers of the room. */
   readonly peers: PeerInfo[];
   /**

@@ -492,7 +492,7 @@ export class EdgeNN {
    * @returns {Promise<Peers>}
    */
   async join(hubURL, options) {
-    const o = checkOptions(options, ["room", "token", "name", "throttle", "direct", "WebSocket"], "join");
+    const o = checkOptions(options, ["room", "token", "name", "throttle", "direct", "transport", "WebSocket"], "join");
     if (this._pool.terminated) throw fail("the pool was terminated");
     if (this._peers && !this._peers.closed) throw fail(`join: already in room ${this._peers.room} (close it first)`);
     const { join } = await import("./edgenn-peer.js");

@@ -4,19 +4,20 @@
 // ones at every cut; a peer that leaves mid-request, or fails it, leaves the
 // run to finish here, delivered once; a wrong token is refused with the
 // hub's reason; the frame sealing matches seal.go's test vectors byte for
-// byte. Needs make wasm and build/edgenn (make zoo-models builds both).
+// byte; transport "auto" picks HTTP only where the hub says it speaks it. Needs make wasm and build/edgenn (make zoo-models builds both).
 //
 // Node 20 has a WebSocket only under --experimental-websocket: without one,
 // this file runs itself again in a child process with the flag.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { createServer } from "node:http";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import { EdgeNN } from "../../www/edgenn.js";
-import { Channel, decode, encode, encodeMessage, decodeMessage, fingerprint, hex, importKey, readFrame, unhex } from "../../www/edgenn-peer.js";
+import { Channel, decode, encode, encodeMessage, decodeMessage, fingerprint, hex, hubTransport, importKey, readFrame, unhex } from "../../www/edgenn-peer.js";
 import { build, maxAbsDiff, root, zooModel } from "./fixtures.mjs";
 
 const room = "lab", token = "lab-token-1234";
@@ -75,6 +76,88 @@ if (typeof WebSocket === "undefined") {
     assert.throws(() => readFrame(encode({ t: "run", id: 1, model: new Uint8Array(32), at: "x", shape: [1, 2], total: 12, off: 0, data: new Uint8Array(8) })), /total 12/);
     assert.throws(() => readFrame(encode({ t: "cancel", id: 1, extra: 1 })), /unknown key "extra"/);
     assert.throws(() => decode(new Uint8Array([0x92, 0x01])), /truncated/);
+  });
+
+  test("transport auto: HTTP where a GET of the hub says Edgenn-Hub-Transport: http, else the WebSocket", async () => {
+    // As the Worker's hub (200 and the header) and the native host's (an error, no header) answer.
+    const srv = createServer((req, res) => {
+      if (req.url === "/worker/hub") res.writeHead(200, { "Edgenn-Hub-Transport": "http" }).end("edgenn peer hub over HTTP\n");
+      else if (req.url === "/native/hub") res.writeHead(426, { "Content-Type": "text/plain" }).end("WebSocket protocol violation\n");
+      else res.writeHead(404).end();
+    });
+    await new Promise((r) => srv.listen(0, "127.0.0.1", r));
+    const base = `http://127.0.0.1:${srv.address().port}`;
+    try {
+      assert.equal(await hubTransport(new URL(base + "/worker/hub")), "http");
+      assert.equal(await hubTransport(new URL(base + "/native/hub")), "websocket");
+      assert.equal(await hubTransport(new URL(base + "/elsewhere")), "websocket");
+    } finally {
+      srv.close();
+    }
+    assert.equal(await hubTransport(new URL(base + "/worker/hub")), "websocket", "nothing listening");
+    const enn = { workers: 1 };
+    const { join } = await import("../../www/edgenn-peer.js");
+    await assert.rejects(join(enn, base + "/hub", { room, token, transport: "poll" }), /transport must be "auto", "websocket" or "http", got "poll"/);
+  });
+
+  test("the HTTP transport against a stand-in hub: repeats dropped, a lost answer retried, refusals as the hub's errors, a drop ends the room", async () => {
+    const queue = []; // what the hub has for the peer, by seq
+    const sent = []; // what it got, in order of arrival
+    let lose = 0, drop = false;
+    const read = (req) => new Promise((r) => { const b = []; req.on("data", (d) => b.push(d)); req.on("end", () => r(Buffer.concat(b))); });
+    const frame = (ms) => Buffer.from(encode(ms.map((m) => encodeMessage(m.t, m.f))));
+    const srv = createServer(async (req, res) => {
+      const u = new URL(req.url, "http://x");
+      const body = await read(req);
+      const refuse = (status, code, text) => res.writeHead(status, { "Edgenn-Hub-Error": code }).end(`${code}: ${text}\n`);
+      if (u.pathname === "/hub/join") {
+        res.writeHead(200, { "Edgenn-Hub-Peer": "p1", "Edgenn-Hub-Secret": "s".repeat(64), "Content-Type": "application/msgpack" });
+        res.end(frame([{ t: "welcome", f: { seq: 1, id: "p1", room, peers: [] } }]));
+        return;
+      }
+      if (req.headers["edgenn-hub-peer"] !== "p1" || req.headers["edgenn-hub-secret"] !== "s".repeat(64)) return refuse(401, "forbidden", "no peer");
+      if (drop) return refuse(410, "timeout", "peer p1 sent nothing and did not poll for 30s, and was dropped; join again");
+      if (u.pathname === "/hub/poll") {
+        const after = Number(u.searchParams.get("after"));
+        // Each answer repeats the last message acknowledged, as an answer lost on its way would.
+        for (let i = 0; i < 10 && !queue.some((m) => m.f.seq > after) && !drop; i++) await new Promise((r) => setTimeout(r, 20));
+        res.writeHead(200, { "Content-Type": "application/msgpack" }).end(frame(queue.filter((m) => m.f.seq >= after)));
+        return;
+      }
+      const m = decodeMessage(body);
+      const again = sent.some((s) => s.seq === m.seq);
+      sent.push(m);
+      if (m.t === "signal" && lose++ === 0) return req.socket.destroy(); // taken, but the answer is lost
+      if (again) return refuse(409, "out-of-order", `seq ${m.seq} is not above the last seq ${m.seq}`);
+      if (m.t === "offer-request") return refuse(404, "no-peer", `no other peer in room ${room} holds model 0000000000000000 with cut 0`);
+      res.writeHead(204).end();
+    });
+    await new Promise((r) => srv.listen(0, "127.0.0.1", r));
+    const { join } = await import("../../www/edgenn-peer.js");
+    const enn = { workers: 1, _pool: { models: new Set() }, _peers: null };
+    try {
+      const p = await join(enn, `http://127.0.0.1:${srv.address().port}/hub`, { room, token, transport: "http" });
+      const errors = [], joined = [];
+      p.on("error", (e) => errors.push(e.message)).on("peer-joined", (i) => joined.push(i.id));
+      assert.deepEqual([p.id, p.hubTransport], ["p1", "http"]);
+      queue.push({ t: "peer-joined", f: { seq: 2, peer: { id: "p2", name: "b", caps: { workers: 1 } } } });
+      await assert.rejects(p._request("offer-request", { model: new Uint8Array(32) }), /^Error: edgenn: hub: no-peer: no other peer in room lab holds model/);
+      p._send("signal", { to: "p2", data: encode({ t: "key", pub: new Uint8Array(32) }) });
+      p._send("ping", {});
+      await new Promise((r) => setTimeout(r, 600));
+      assert.deepEqual(joined, ["p2"], "a repeated message is delivered once");
+      const signals = sent.filter((m) => m.t === "signal");
+      assert.equal(signals.length, 2, "the send whose answer was lost is sent again");
+      assert.deepEqual(sent.map((m) => m.seq), [...sent.map((m) => m.seq)].sort((x, y) => x - y), "sends go one at a time, in seq order");
+      assert.deepEqual(errors, []);
+      drop = true;
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal(p.closed, true);
+      assert.match(errors.join("\n"), /^edgenn: hub: timeout: peer p1 sent nothing/);
+    } finally {
+      srv.close();
+      srv.closeAllConnections();
+    }
   });
 
   describe("peers in a room of the real hub", () => {
@@ -141,6 +224,8 @@ if (typeof WebSocket === "undefined") {
       assert.deepEqual([peers.a.peers.length, b.id, b.name, b.caps.workers, b.caps.native], [1, peers.b.id, "b", 1, false]);
       // Node has no RTCPeerConnection: the relay carries every frame.
       assert.deepEqual([b.transport, peers.a.direct], ["relay", false]);
+      // transport "auto": the native host's hub answers a plain GET with an error, so the WebSocket.
+      assert.equal(peers.a.hubTransport, "websocket");
       assert.deepEqual(new Set(b.models), new Set(Object.values(models.a).map((m) => m.info.sha256)));
       assert.equal(await peers.a.fingerprint(peers.b.id), await peers.b.fingerprint(peers.a.id));
       assert.match(await peers.a.fingerprint(peers.b.id), /^\d{6}$/);

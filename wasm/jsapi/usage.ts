@@ -1,6 +1,6 @@
 // Type-checks edgenn.d.ts against the way the API is used (not run):
 //   tsc -p wasm/jsapi (make types)
-import { EdgeNN, Model, Trainer, type CutInfo, type EpochStats, type NodeCost, type OffloadInfo, type PeerInfo, type Peers, type Transport,
+import { EdgeNN, Model, Trainer, type CutInfo, type EpochStats, type NodeCost, type OffloadInfo, type HubTransport, type PeerInfo, type Peers, type Transport,
   type PoolInfo, type Scores } from "../../www/edgenn.js";
 
 export async function usage(pixels: Float32Array, labels: Int32Array): Promise<void> {
@@ -106,6 +106,11 @@ export async function offload(enn: EdgeNN, model: Model, pixels: Float32Array): 
   room.close();
   // @ts-expect-error: a room and a token are required
   await enn.join("/hub", { name: "x" });
+  const worker: Peers = await enn.join("https://edgenn.example.workers.dev/hub", { room: "lab", token: "lab-token-1234", transport: "http" });
+  const hub: HubTransport = worker.hubTransport;
+  console.log(hub, (await enn.join("/hub", { room: "lab", token: "lab-token-1234", transport: "auto" })).hubTransport);
+  // @ts-expect-error: transport is auto, websocket or http
+  await enn.join("/hub", { room: "lab", token: "lab-token-1234", transport: "poll" });
   // @ts-expect-error: lastOffload is read-only
   model.lastOffload = null;
 }

@@ -208,6 +208,13 @@ func ParseHubRoom(s string) (name, token string, err error) {
 // ServeHTTP accepts a WebSocket connection and serves one peer on it until
 // it leaves, is dropped or the hub closes.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Clients ask which transport a hub speaks (the Worker's hub answers
+	// "http"); a plain request is told, not logged as a refused upgrade.
+	w.Header().Set("Edgenn-Hub-Transport", "websocket")
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		http.Error(w, "the peer hub speaks WebSocket here", http.StatusUpgradeRequired)
+		return
+	}
 	h.mu.Lock()
 	closed, full := h.closed, len(h.conns) >= h.cfg.MaxConns
 	h.mu.Unlock()

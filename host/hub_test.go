@@ -871,3 +871,18 @@ func dialB(b *testing.B, t *testing.T, url string) *client {
 	b.Cleanup(func() { conn.CloseNow() })
 	return c
 }
+
+// TestHubNamesItsTransport checks that a plain request to /hub is told the
+// hub speaks WebSocket (clients choose between this hub and the Worker's
+// HTTP one by asking), not refused as a broken upgrade.
+func TestHubNamesItsTransport(t *testing.T) {
+	h := startHub(t, nil)
+	res, err := http.Get("http" + strings.TrimPrefix(h.url, "ws"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUpgradeRequired || res.Header.Get("Edgenn-Hub-Transport") != "websocket" {
+		t.Errorf("GET /hub: %s, Edgenn-Hub-Transport %q; want 426 and websocket", res.Status, res.Header.Get("Edgenn-Hub-Transport"))
+	}
+}

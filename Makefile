@@ -36,8 +36,11 @@ wasm: | $(BUILD)
 	  echo "$$f: $$(stat -c %s $$f) bytes, gzip -9 $$(gzip -9 -c $$f | wc -c)"; done
 
 ## host tool, native and wasm (the wasm one runs under Node for side-by-side benches)
+# The command-line tool and native worker: Go 1.27.3 with SIMD, whose GEMM,
+# direct and depthwise kernels run on AVX2 where the CPU has it (scalar
+# otherwise, chosen at start); bit-identical to the Go 1.26 scalar build.
 $(BUILD)/edgenn: FORCE | $(BUILD)
-	$(GO) build -o $@ ./host
+	GOEXPERIMENT=simd $(GO127) build -o $@ ./host
 $(BUILD)/host.wasm: FORCE | $(BUILD)
 	GOOS=js GOARCH=wasm GOEXPERIMENT=simd $(GO127) build -trimpath -o $@ ./host
 $(BUILD)/host-scalar.wasm: FORCE | $(BUILD)
@@ -76,6 +79,11 @@ test: test-native test-wasm test-e2e test-workers
 test-native: refs import-refs run-models | $(BUILD)
 	$(TEST_ENV) $(GO) vet ./...
 	$(TEST_ENV) scripts/failsummary.sh $(BUILD)/test-native.log $(GO) test -count=1 -skip TestE2E ./...
+	@# The kernels and the engine again as build/edgenn is built: native SIMD
+	@# (AVX2), held to the same tests; it must be the SIMD path where the CPU has AVX2.
+	GOEXPERIMENT=simd $(GO127) vet ./kernels/ ./engine/
+	$(TEST_ENV) EDGENN_WANT_SIMD_GEMM=$$(grep -qw avx2 /proc/cpuinfo && echo 1 || echo 0) GOEXPERIMENT=simd \
+	  scripts/failsummary.sh $(BUILD)/test-native-simd.log env $(GO127) test -count=1 ./kernels/ ./engine/
 
 # The native pass writes the loss curve the wasm passes must reproduce.
 $(BUILD)/loss_curve.txt: | $(BUILD)

@@ -1,6 +1,6 @@
-//go:build goexperiment.simd && go1.27 && wasm
+//go:build goexperiment.simd && go1.27 && (wasm || amd64)
 
-// Built for wasm only, for the reasons given in gemm_simd.go.
+// Built where gemm_simd.go is, and chosen when its kernels are (gemmSIMDOK).
 
 package kernels
 
@@ -9,7 +9,11 @@ import (
 	"unsafe"
 )
 
-func init() { convTile = convTileSIMD }
+func init() {
+	if gemmSIMDOK {
+		convTile = convTileSIMD
+	}
+}
 
 // convTileShort is the segment length below which convTileSIMD uses
 // convTileShortSIMD: for a layer with one input channel (segments of 3 to

@@ -1,6 +1,7 @@
-//go:build goexperiment.simd && go1.27 && wasm
+//go:build goexperiment.simd && go1.27 && (wasm || amd64)
 
-// Built for wasm only, for the reasons given in gemm_simd.go.
+// Built where gemm_simd.go is, and chosen when its kernels are (gemmSIMDOK):
+// like them it clamps only sums (never -0), through gemmMax and gemmMin.
 
 package kernels
 
@@ -10,7 +11,11 @@ import (
 	"unsafe"
 )
 
-func init() { dwRow = dwRowSIMD }
+func init() {
+	if gemmSIMDOK {
+		dwRow = dwRowSIMD
+	}
+}
 
 // dwRowSIMD is the depthwise micro-kernel, 4 channels per vector; see
 // dwRowScalar for what it computes. Its per-element order is the scalar
@@ -45,7 +50,7 @@ func dwRowSIMD(x, w, bias []float32, t dwTaps, npix int, y []float32) {
 				}
 			}
 			bv := archsimd.LoadFloat32x4Array((*[4]float32)(bias[ch:]))
-			acc.Add(bv).Max(vlo).Min(vhi).StoreArray((*[4]float32)(yp[ch:]))
+			gemmMin(gemmMax(acc.Add(bv), vlo), vhi).StoreArray((*[4]float32)(yp[ch:]))
 		}
 	}
 	if cv < C {
@@ -212,11 +217,11 @@ func dwTile3x3S1SIMD(g uintptr, xb unsafe.Pointer, xo, rs4, c4 uintptr, w, b, y 
 		a0, a1, a2, a3 = a0.Add(bv), a1.Add(bv), a2.Add(bv), a3.Add(bv)
 		if clampLo {
 			l := archsimd.BroadcastFloat32x4(lo)
-			a0, a1, a2, a3 = a0.Max(l), a1.Max(l), a2.Max(l), a3.Max(l)
+			a0, a1, a2, a3 = gemmMax(a0, l), gemmMax(a1, l), gemmMax(a2, l), gemmMax(a3, l)
 		}
 		if clampHi {
 			h := archsimd.BroadcastFloat32x4(hi)
-			a0, a1, a2, a3 = a0.Min(h), a1.Min(h), a2.Min(h), a3.Min(h)
+			a0, a1, a2, a3 = gemmMin(a0, h), gemmMin(a1, h), gemmMin(a2, h), gemmMin(a3, h)
 		}
 		a0.StoreArray((*[4]float32)(y))
 		y = unsafe.Add(y, c4)
@@ -322,10 +327,10 @@ func dwRow3x3SIMD(x, w, bias []float32, t dwTaps, npix int, y []float32) {
 			acc1 = acc1.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r2_1, 2*cs4))).Mul(w8))
 			acc2 = acc2.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r2_2, 2*cs4))).Mul(w8))
 			acc3 = acc3.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r2_3, 2*cs4))).Mul(w8))
-			acc0.Add(bv).Max(vlo).Min(vhi).StoreArray((*[4]float32)(py))
-			acc1.Add(bv).Max(vlo).Min(vhi).StoreArray((*[4]float32)(unsafe.Add(py, 1*ys4)))
-			acc2.Add(bv).Max(vlo).Min(vhi).StoreArray((*[4]float32)(unsafe.Add(py, 2*ys4)))
-			acc3.Add(bv).Max(vlo).Min(vhi).StoreArray((*[4]float32)(unsafe.Add(py, 3*ys4)))
+			gemmMin(gemmMax(acc0.Add(bv), vlo), vhi).StoreArray((*[4]float32)(py))
+			gemmMin(gemmMax(acc1.Add(bv), vlo), vhi).StoreArray((*[4]float32)(unsafe.Add(py, 1*ys4)))
+			gemmMin(gemmMax(acc2.Add(bv), vlo), vhi).StoreArray((*[4]float32)(unsafe.Add(py, 2*ys4)))
+			gemmMin(gemmMax(acc3.Add(bv), vlo), vhi).StoreArray((*[4]float32)(unsafe.Add(py, 3*ys4)))
 			if i+4 < npix { // keep px, py within x and y
 				px = unsafe.Add(px, 4*xs4)
 				py = unsafe.Add(py, 4*ys4)
@@ -344,7 +349,7 @@ func dwRow3x3SIMD(x, w, bias []float32, t dwTaps, npix int, y []float32) {
 			acc = acc.Add(archsimd.LoadFloat32x4Array((*[4]float32)(r2)).Mul(w6))
 			acc = acc.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r2, cs4))).Mul(w7))
 			acc = acc.Add(archsimd.LoadFloat32x4Array((*[4]float32)(unsafe.Add(r2, 2*cs4))).Mul(w8))
-			acc.Add(bv).Max(vlo).Min(vhi).StoreArray((*[4]float32)(py))
+			gemmMin(gemmMax(acc.Add(bv), vlo), vhi).StoreArray((*[4]float32)(py))
 			if i+1 < npix { // keep px, py within x and y
 				px = unsafe.Add(px, xs4)
 				py = unsafe.Add(py, ys4)
@@ -390,10 +395,10 @@ func dwRowKxKSIMD(x, w, bias []float32, t dwTaps, npix int, y []float32) {
 				}
 			}
 			yo := (i*C + ch) * 4
-			acc0.Add(bv).Max(vlo).Min(vhi).StoreArray((*[4]float32)(unsafe.Add(yb, yo)))
-			acc1.Add(bv).Max(vlo).Min(vhi).StoreArray((*[4]float32)(unsafe.Add(yb, yo+C*4)))
-			acc2.Add(bv).Max(vlo).Min(vhi).StoreArray((*[4]float32)(unsafe.Add(yb, yo+2*C*4)))
-			acc3.Add(bv).Max(vlo).Min(vhi).StoreArray((*[4]float32)(unsafe.Add(yb, yo+3*C*4)))
+			gemmMin(gemmMax(acc0.Add(bv), vlo), vhi).StoreArray((*[4]float32)(unsafe.Add(yb, yo)))
+			gemmMin(gemmMax(acc1.Add(bv), vlo), vhi).StoreArray((*[4]float32)(unsafe.Add(yb, yo+C*4)))
+			gemmMin(gemmMax(acc2.Add(bv), vlo), vhi).StoreArray((*[4]float32)(unsafe.Add(yb, yo+2*C*4)))
+			gemmMin(gemmMax(acc3.Add(bv), vlo), vhi).StoreArray((*[4]float32)(unsafe.Add(yb, yo+3*C*4)))
 		}
 		for ; i < npix; i++ {
 			var acc archsimd.Float32x4
@@ -403,7 +408,7 @@ func dwRowKxKSIMD(x, w, bias []float32, t dwTaps, npix int, y []float32) {
 					acc = acc.Add(load(xb, o+ky*rs+kx*cs).Mul(load(wb, ky*wrs+kx*C+ch)))
 				}
 			}
-			acc.Add(bv).Max(vlo).Min(vhi).StoreArray((*[4]float32)(unsafe.Add(yb, (i*C+ch)*4)))
+			gemmMin(gemmMax(acc.Add(bv), vlo), vhi).StoreArray((*[4]float32)(unsafe.Add(yb, (i*C+ch)*4)))
 		}
 	}
 	if cv < C {

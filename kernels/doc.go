@@ -7,7 +7,9 @@
 // and shape checks happen once, when the caller builds a kernel's parameters,
 // not per element or per run. Hot micro-kernels have a SIMD version built with
 // Go 1.27's simd experiment (files tagged goexperiment.simd && go1.27) and a
-// scalar twin; the tests hold both to the same results. A native build
+// scalar twin; the tests hold both to the same results. All of them are
+// built for wasm; the GEMM, direct and depthwise convolution ones also for
+// amd64, chosen at start-up when the CPU has AVX2 (GemmSIMD reports it). A native build
 // splits a large Gemm, direct or im2col convolution or depthwise convolution
 // across up to GOMAXPROCS goroutines (parallel_native.go), each output
 // element computed exactly as the serial code computes it, so the split

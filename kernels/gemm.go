@@ -87,7 +87,12 @@ func gemmClamp(ep Epilogue) (lo, hi float32, fused bool) {
 	case ActReLU6:
 		return 0, 6, true
 	case ActClip:
-		return ep.Lo, ep.Hi, true
+		// NaN bounds and an upper bound of -0 go to Activate, the
+		// reference: the SIMD clamps skip a NaN bound, and VMINPS cannot
+		// give min(+0, -0) = -0 with the operand order that keeps NaN sums.
+		if ep.Lo == ep.Lo && ep.Hi == ep.Hi && (ep.Hi != 0 || !math.Signbit(float64(ep.Hi))) {
+			return ep.Lo, ep.Hi, true
+		}
 	}
 	return -inf, inf, false
 }
@@ -99,7 +104,8 @@ func gemmClamp(ep Epilogue) (lo, hi float32, fused bool) {
 // across as many goroutines as it has room for; one share is the minimum). Gemm allocates nothing, reads only a and b.Data,
 // writes only the first N columns of the m rows of c, and panics if a buffer
 // is too short. Each element is summed in order p = 0..K-1 from zero, then
-// the bias is added; the SIMD and scalar builds give identical bits.
+// the bias is added; the SIMD and scalar builds give identical bits (NaN
+// where the other has NaN, not necessarily the same NaN).
 func Gemm(m int, a []float32, lda int, b PackedB, ep Epilogue, c []float32, ldc int, scratch []float32) {
 	k, n := b.K, b.N
 	if m <= 0 || n <= 0 {
@@ -138,7 +144,14 @@ func Gemm(m int, a []float32, lda int, b PackedB, ep Epilogue, c []float32, ldc 
 		mt := rows / gemmMR
 		ai, ci := a[i0*lda:], c[i0*ldc:]
 		if mt > 0 {
-			for q := 0; q < np; q++ {
+			q := 0
+			if gemmWide {
+				for ; q+2 <= np; q += 2 {
+					j0 := q * gemmNR
+					gemmPanel2(k, mt, ai, lda, b.Data[j0*k:j0*k+2*k*gemmNR], (*[2 * gemmNR]float32)(bias(j0, 2)), lo, hi, ci[j0:], ldc)
+				}
+			}
+			for ; q < np; q++ {
 				j0 := q * gemmNR
 				gemmPanel(k, mt, ai, lda, b.Data[j0*k:j0*k+k*gemmNR], (*[gemmNR]float32)(bias(j0, 1)), lo, hi, ci[j0:], ldc)
 			}
@@ -201,11 +214,25 @@ func Gemm(m int, a []float32, lda int, b PackedB, ep Epilogue, c []float32, ldc 
 // r < gemmMR*mt, j < 8. gemmRow does the same for one row; gemmRow4 for one
 // row against the gemmRowPanels consecutive panels that start at bp (bias and
 // dst then span 32 columns).
+//
+// gemmPanel2 is gemmPanel on the two consecutive panels that start at bp
+// (bias and dst then span 16 columns); Gemm calls it only where gemmWide is
+// true, a build whose SIMD registers hold a whole panel row (amd64's AVX).
 var (
-	gemmPanel = gemmPanelScalar
-	gemmRow   = gemmRowScalar
-	gemmRow4  = gemmRow4Scalar
+	gemmPanel  = gemmPanelScalar
+	gemmRow    = gemmRowScalar
+	gemmRow4   = gemmRow4Scalar
+	gemmPanel2 = gemmPanel2Scalar
 )
+
+// gemmSIMD is set by the init function that installs the SIMD micro-kernels.
+var gemmSIMD bool
+
+// GemmSIMD reports whether Gemm, Dense and Conv2D (its direct, im2col and
+// depthwise paths) run SIMD micro-kernels in this process: always in a wasm build with Go 1.27's simd
+// experiment, in a native amd64 one with it when the CPU has AVX2, never
+// otherwise. Their results have the same bits either way.
+func GemmSIMD() bool { return gemmSIMD }
 
 // Dense is a fully connected layer y = ep(x·W) with W packed once.
 type Dense struct {

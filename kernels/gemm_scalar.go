@@ -10,6 +10,12 @@ func gemmPanelScalar(k, mt int, a []float32, lda int, bp []float32, bias *[gemmN
 	}
 }
 
+// gemmPanel2Scalar is gemmPanelScalar on two consecutive panels.
+func gemmPanel2Scalar(k, mt int, a []float32, lda int, bp []float32, bias *[2 * gemmNR]float32, lo, hi float32, dst []float32, ldd int) {
+	gemmPanelScalar(k, mt, a, lda, bp, (*[gemmNR]float32)(bias[:gemmNR]), lo, hi, dst, ldd)
+	gemmPanelScalar(k, mt, a, lda, bp[k*gemmNR:], (*[gemmNR]float32)(bias[gemmNR:]), lo, hi, dst[gemmNR:], ldd)
+}
+
 // gemmRow4Scalar is gemmRowScalar on gemmRowPanels consecutive panels.
 func gemmRow4Scalar(k int, a []float32, bp []float32, bias *[gemmRowPanels * gemmNR]float32, lo, hi float32, dst []float32) {
 	for q := 0; q < gemmRowPanels; q++ {

@@ -1,11 +1,14 @@
-//go:build goexperiment.simd && go1.27 && wasm
+//go:build goexperiment.simd && go1.27 && (wasm || amd64)
 
-// The SIMD kernels are built for wasm only. archsimd.Float32x4 does compile
-// on amd64 with GOEXPERIMENT=simd, but there BroadcastFloat32x4 needs AVX2 at
-// run time (so it would need CPU dispatch) and VMAXPS/VMINPS do not follow
-// Go's max/min on NaN, which would break the bit-identity with the scalar
-// twin; the native build serves the host, where these kernels are not the
-// bottleneck, so it keeps the scalar code.
+// The GEMM micro-kernels (and, built under the same condition, the direct
+// and depthwise convolution ones in conv2d_simd.go and depthwise_simd.go) are
+// built for wasm (SIMD128) and for amd64, where archsimd.Float32x4 is AVX and
+// its broadcast needs AVX2 at run time: there the init functions install them
+// only when the CPU has it (gemmSIMDOK). They clamp through gemmMax and
+// gemmMin, which give Go's max and min on the values these kernels clamp
+// (sums, never -0) on both targets. The other SIMD kernels (activations,
+// pooling) stay wasm-only: they apply max and min to arbitrary inputs, where
+// amd64's VMAXPS and VMINPS do not follow Go on NaN and signed zeros.
 
 package kernels
 
@@ -16,6 +19,10 @@ import (
 )
 
 func init() {
+	if !gemmSIMDOK {
+		return
+	}
+	gemmSIMD = true
 	gemmPanel = gemmPanelSIMD
 	gemmRow = gemmRowSIMD
 	gemmRow4 = gemmRow4SIMD
@@ -127,17 +134,17 @@ func gemmTileSIMD(n uintptr, xb unsafe.Pointer, o0, o1, o2, o3 uintptr, pb unsaf
 	// lowers each wasm f32x4.max or min to about 8 instructions).
 	if lo >= -math.MaxFloat32 {
 		vlo := archsimd.BroadcastFloat32x4(lo)
-		c00, c01 = c00.Max(vlo), c01.Max(vlo)
-		c10, c11 = c10.Max(vlo), c11.Max(vlo)
-		c20, c21 = c20.Max(vlo), c21.Max(vlo)
-		c30, c31 = c30.Max(vlo), c31.Max(vlo)
+		c00, c01 = gemmMax(c00, vlo), gemmMax(c01, vlo)
+		c10, c11 = gemmMax(c10, vlo), gemmMax(c11, vlo)
+		c20, c21 = gemmMax(c20, vlo), gemmMax(c21, vlo)
+		c30, c31 = gemmMax(c30, vlo), gemmMax(c31, vlo)
 	}
 	if hi <= math.MaxFloat32 {
 		vhi := archsimd.BroadcastFloat32x4(hi)
-		c00, c01 = c00.Min(vhi), c01.Min(vhi)
-		c10, c11 = c10.Min(vhi), c11.Min(vhi)
-		c20, c21 = c20.Min(vhi), c21.Min(vhi)
-		c30, c31 = c30.Min(vhi), c31.Min(vhi)
+		c00, c01 = gemmMin(c00, vhi), gemmMin(c01, vhi)
+		c10, c11 = gemmMin(c10, vhi), gemmMin(c11, vhi)
+		c20, c21 = gemmMin(c20, vhi), gemmMin(c21, vhi)
+		c30, c31 = gemmMin(c30, vhi), gemmMin(c31, vhi)
 	}
 	c00.StoreArray((*[4]float32)(d))
 	c01.StoreArray((*[4]float32)(unsafe.Add(d, 16)))
@@ -154,8 +161,8 @@ func gemmTileSIMD(n uintptr, xb unsafe.Pointer, o0, o1, o2, o3 uintptr, pb unsaf
 
 // gemmStoreSIMD stores clamp(c0|c1 + bias) into the 8 float32s at d.
 func gemmStoreSIMD(d unsafe.Pointer, c0, c1, bv0, bv1, lo, hi archsimd.Float32x4) {
-	c0.Add(bv0).Max(lo).Min(hi).StoreArray((*[4]float32)(d))
-	c1.Add(bv1).Max(lo).Min(hi).StoreArray((*[4]float32)(unsafe.Add(d, 16)))
+	gemmMin(gemmMax(c0.Add(bv0), lo), hi).StoreArray((*[4]float32)(d))
+	gemmMin(gemmMax(c1.Add(bv1), lo), hi).StoreArray((*[4]float32)(unsafe.Add(d, 16)))
 }
 
 // gemmRowSIMD is one row of gemmPanelSIMD.

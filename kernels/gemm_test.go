@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"reflect"
 	"testing"
 
 	"github.com/edgenn/edgenn/internal/naive"
@@ -61,7 +63,23 @@ func gemmTestIdentical(t *testing.T, name string, got, want []float32) {
 	t.Helper()
 	for i := range got {
 		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-			t.Fatalf("%s: SIMD and scalar differ at [%d]: %v vs %v", name, i, got[i], want[i])
+			t.Fatalf("%s: SIMD and scalar differ at [%d]: %v (%#08x) vs %v (%#08x)", name, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+		}
+	}
+}
+
+// gemmTestIdenticalNaN is gemmTestIdentical where a NaN may have any bits:
+// which NaN an operation returns is the hardware's (or V8's) choice, and Go's
+// scalar max and min do not keep a NaN operand's bits either.
+func gemmTestIdenticalNaN(t *testing.T, name string, got, want []float32) {
+	t.Helper()
+	for i := range got {
+		g, w := got[i], want[i]
+		if g != g && w != w {
+			continue
+		}
+		if math.Float32bits(g) != math.Float32bits(w) {
+			t.Fatalf("%s: SIMD and scalar differ at [%d]: %v (%#08x) vs %v (%#08x)", name, i, g, math.Float32bits(g), w, math.Float32bits(w))
 		}
 	}
 }
@@ -69,9 +87,10 @@ func gemmTestIdentical(t *testing.T, name string, got, want []float32) {
 // gemmUseScalar runs f with every micro-kernel of this file family switched
 // to its scalar twin, then restores the build's choice.
 func gemmUseScalar(f func()) {
-	panel, row, row4, dw, ct := gemmPanel, gemmRow, gemmRow4, dwRow, convTile
-	gemmPanel, gemmRow, gemmRow4, dwRow, convTile = gemmPanelScalar, gemmRowScalar, gemmRow4Scalar, dwRowScalar, convTileScalar
-	defer func() { gemmPanel, gemmRow, gemmRow4, dwRow, convTile = panel, row, row4, dw, ct }()
+	panel, panel2, row, row4, dw, ct := gemmPanel, gemmPanel2, gemmRow, gemmRow4, dwRow, convTile
+	gemmPanel, gemmPanel2, gemmRow, gemmRow4 = gemmPanelScalar, gemmPanel2Scalar, gemmRowScalar, gemmRow4Scalar
+	dwRow, convTile = dwRowScalar, convTileScalar
+	defer func() { gemmPanel, gemmPanel2, gemmRow, gemmRow4, dwRow, convTile = panel, panel2, row, row4, dw, ct }()
 	f()
 }
 
@@ -185,5 +204,141 @@ func TestNewDenseErrors(t *testing.T) {
 		if _, err := NewDense(c.k, c.n, c.w, c.ep); err == nil {
 			t.Errorf("NewDense(%d, %d, len %d, %+v) succeeded", c.k, c.n, len(c.w), c.ep)
 		}
+	}
+}
+
+// gemmTestSpecialEpilogues are clamps at and around the signed zeros, where
+// a vector max or min may disagree with Go's, and NaN bounds.
+var gemmTestSpecialEpilogues = []Epilogue{
+	{Act: ActNone}, {Act: ActReLU}, {Act: ActReLU6},
+	{Act: ActClip, Lo: float32(math.Copysign(0, -1)), Hi: 1},
+	{Act: ActClip, Lo: float32(math.Copysign(0, -1)), Hi: 0},
+	{Act: ActClip, Lo: -1, Hi: float32(math.Copysign(0, -1))},
+	{Act: ActClip, Lo: 0, Hi: 0},
+	{Act: ActClip, Lo: float32(math.NaN()), Hi: 1},
+	{Act: ActClip, Lo: -1, Hi: float32(math.NaN())},
+}
+
+// gemmTestSpecials fills a [m,k] and b [k,n] with values that reach NaN,
+// infinities, signed zeros and sums of exactly zero, each output element
+// meeting at most one NaN payload (which of two a sum keeps is the
+// hardware's choice, not the kernel's order): row 1 of a is zero (sums of
+// +0, and -0 products), row 2 carries a NaN with a payload, row 3 an
+// infinity, row 5 is negated zero; column 2 of b is zero, column 9 has an
+// infinity that meets a zero of row 4 (Inf*0, the default NaN).
+func gemmTestSpecials(r *rand.Rand, m, k, n int) (a, b []float32) {
+	negz := float32(math.Copysign(0, -1))
+	a, b = gemmTestRand(r, m*k), gemmTestRand(r, k*n)
+	for p := 0; p < k; p++ {
+		a[1*k+p] = 0
+		a[5*k+p] = negz
+		b[p*n+2] = 0
+	}
+	a[2*k+3] = math.Float32frombits(0x7fc01234)
+	a[3*k+1] = float32(math.Inf(-1))
+	a[4*k+5] = 0
+	b[5*n+9] = float32(math.Inf(1))
+	return a, b
+}
+
+// TestGemmSpecialValues holds the build's micro-kernels to their scalar
+// twins, bit for bit (NaN for NaN), on NaN, infinities and signed zeros, through every
+// kernel Gemm has (4-row tiles, the 4-panel and 1-panel row kernels and the
+// narrow edge panel), with and without a bias that holds -0 and +0.
+func TestGemmSpecialValues(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const m, k, n = 11, 13, 45 // 2 tiles + 3 rows; 5 full panels + 5 columns
+	a, b := gemmTestSpecials(r, m, k, n)
+	pb := PackB(b, k, n, make([]float32, PackedBLen(k, n)))
+	bias := gemmTestRand(r, n)
+	bias[0], bias[1], bias[2] = 0, float32(math.Copysign(0, -1)), float32(math.Copysign(0, -1))
+	for ei, ep := range gemmTestSpecialEpilogues {
+		for _, ep.Bias = range [][]float32{nil, bias} {
+			name := fmt.Sprintf("ep%d_bias%v", ei, ep.Bias != nil)
+			got, want := make([]float32, m*n), make([]float32, m*n)
+			Gemm(m, a, k, pb, ep, got, n, make([]float32, GemmScratchLen(k)))
+			gemmUseScalar(func() { Gemm(m, a, k, pb, ep, want, n, make([]float32, GemmScratchLen(k))) })
+			gemmTestIdenticalNaN(t, name, got, want)
+		}
+	}
+}
+
+// TestConv2DSpecialValues is TestGemmSpecialValues for the direct
+// convolution's micro-kernel (convTile, both of its SIMD loops) and the
+// depthwise one (dwRow).
+func TestConv2DSpecialValues(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 6))
+	for _, p := range []ConvParams{
+		convTestP(ConvParams{H: 9, W: 11, C: 3, KH: 3, KW: 3, OC: 13, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1}),
+		convTestP(ConvParams{H: 9, W: 11, C: 1, KH: 3, KW: 3, OC: 13, StrideH: 2, StrideW: 2}),
+		// depthwise: the 3x3 stride-1 tile, the 3x3 row, the KxK row
+		convTestP(ConvParams{H: 9, W: 11, C: 13, KH: 3, KW: 3, OC: 13, Group: 13, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1}),
+		convTestP(ConvParams{H: 9, W: 11, C: 13, KH: 3, KW: 3, OC: 13, Group: 13, StrideH: 2, StrideW: 2}),
+		convTestP(ConvParams{H: 9, W: 11, C: 13, KH: 5, KW: 5, OC: 13, Group: 13, PadTop: 2, PadLeft: 2, PadBottom: 2, PadRight: 2}),
+	} {
+		w := gemmTestRand(r, p.KH*p.KW*p.C/p.Group*p.OC)
+		w[5*p.OC+9%p.OC] = float32(math.Inf(1))
+		x := gemmTestRand(r, p.H*p.W*p.C)
+		negz := float32(math.Copysign(0, -1))
+		for i := 0; i < p.W*p.C; i++ {
+			x[2*p.W*p.C+i] = 0 // an input row of zeros
+			x[6*p.W*p.C+i] = negz
+		}
+		x[4*p.W*p.C+3] = math.Float32frombits(0x7fc04321)
+		for ei, ep := range gemmTestSpecialEpilogues {
+			for _, ep.Bias = range [][]float32{nil, gemmTestRand(r, p.OC)} {
+				name := fmt.Sprintf("%+v/ep%d_bias%v", p, ei, ep.Bias != nil)
+				c, err := NewConv2D(p, w, ep)
+				if err != nil {
+					if ep.Act == ActClip && (ep.Lo != ep.Lo || ep.Hi != ep.Hi) {
+						continue // NewConv2D may refuse NaN bounds
+					}
+					t.Fatalf("%s: %v", name, err)
+				}
+				oh, ow := p.OutSize()
+				got, want := make([]float32, oh*ow*p.OC), make([]float32, oh*ow*p.OC)
+				scratch := make([]float32, c.ScratchLen())
+				c.Run(1, x, got, scratch)
+				gemmUseScalar(func() { c.Run(1, x, want, scratch) })
+				gemmTestIdenticalNaN(t, name, got, want)
+			}
+		}
+	}
+}
+
+// TestGemmPath checks which micro-kernels this process runs: all SIMD
+// exactly when GemmSIMD says so, else all scalar. With EDGENN_WANT_SIMD_GEMM
+// set to 1 or 0 (a make target that builds for SIMD sets 1) it also checks
+// that GemmSIMD says what the caller built for, so that a build that lost
+// the simd experiment, or a CPU check that failed, cannot pass as SIMD.
+func TestGemmPath(t *testing.T) {
+	pc := func(f any) uintptr { return reflect.ValueOf(f).Pointer() }
+	type kernel struct {
+		name        string
+		cur, scalar any
+	}
+	kernels := []kernel{
+		{"gemmPanel", gemmPanel, gemmPanelScalar},
+		{"gemmRow", gemmRow, gemmRowScalar},
+		{"gemmRow4", gemmRow4, gemmRow4Scalar},
+		{"convTile", convTile, convTileScalar},
+		{"dwRow", dwRow, dwRowScalar},
+	}
+	if gemmWide {
+		kernels = append(kernels, kernel{"gemmPanel2", gemmPanel2, gemmPanel2Scalar})
+	}
+	for _, k := range kernels {
+		if simd := pc(k.cur) != pc(k.scalar); simd != GemmSIMD() {
+			t.Errorf("%s: SIMD %v, but GemmSIMD() = %v", k.name, simd, GemmSIMD())
+		}
+	}
+	switch want := os.Getenv("EDGENN_WANT_SIMD_GEMM"); want {
+	case "":
+	case "0", "1":
+		if GemmSIMD() != (want == "1") {
+			t.Fatalf("EDGENN_WANT_SIMD_GEMM=%s but GemmSIMD() = %v", want, GemmSIMD())
+		}
+	default:
+		t.Fatalf("EDGENN_WANT_SIMD_GEMM=%q: want 0, 1 or unset", want)
 	}
 }

@@ -9,15 +9,16 @@ package main
 // "auto". The outputs must equal A's local run, the frames go over a
 // direct WebRTC data channel (host candidates on loopback), and when B's
 // tab closes mid-run, A's run finishes here, delivered once. A second test
-// turns the direct channel off: the hub's relay carries the frames. No
+// turns the direct channel off: the hub's relay carries the frames. A third
+// offloads MobileNetV1 1.0/224 from a slow tab to a native worker. No
 // assertion is on the speed-up, which this shared machine does not give
 // reliably; the figures are logged.
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"log"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -42,6 +43,14 @@ const (
 // tabs on it, a and b (neither has navigated yet).
 func newOffloadE2E(t *testing.T) (a, b *e2eEnv) {
 	t.Helper()
+	a, b, _ = newOffloadE2EWith(t)
+	return a, b
+}
+
+// newOffloadE2EWith is newOffloadE2E with zoo models added to those the
+// host serves; it also returns the host's models folder and its hub's URL.
+func newOffloadE2EWith(t *testing.T, zoo ...string) (a, b *e2eEnv, hub e2eHub) {
+	t.Helper()
 	chromium := e2eChromium(t)
 	for _, f := range []string{"build/edgenn.wasm", "build/edgenn-scalar.wasm", "build/wasm_exec.js", offloadModel} {
 		if _, err := os.Stat(filepath.Join(e2eRoot, f)); err != nil {
@@ -49,6 +58,7 @@ func newOffloadE2E(t *testing.T) (a, b *e2eEnv) {
 		}
 	}
 	dir := t.TempDir()
+	writeZoo(t, dir, zoo...)
 	for _, m := range []string{"www/models/digits.enn", offloadModel} {
 		data, err := os.ReadFile(filepath.Join(e2eRoot, m))
 		if err != nil {
@@ -67,19 +77,14 @@ func newOffloadE2E(t *testing.T) (a, b *e2eEnv) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub, err := NewHub(HubConfig{Rooms: map[string]string{offloadRoom: offloadToken}, Log: logger})
+	h, err := NewHub(HubConfig{Rooms: map[string]string{offloadRoom: offloadToken}, Log: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.warm()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/hub" {
-			hub.ServeHTTP(w, r)
-			return
-		}
-		s.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() { hub.Close(); srv.Close() })
+	srv := httptest.NewServer(hostHandler(s, h))
+	t.Cleanup(func() { h.Close(); srv.Close() })
+	hub = e2eHub{models: dir, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/hub"}
 
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
@@ -152,8 +157,12 @@ func newOffloadE2E(t *testing.T) (a, b *e2eEnv) {
 			t.Logf("host log:\n%s", a.hostLog.String())
 		}
 	})
-	return a, b
+	return a, b, hub
 }
+
+// e2eHub is where newOffloadE2EWith's host keeps its models, and its
+// hub's URL.
+type e2eHub struct{ models, url string }
 
 // offloadJoin opens the Offload page in e and joins the room as name, in
 // slow mode throttle, with MobileNet loaded and the direct channel on or off.
@@ -355,4 +364,66 @@ func atoi(s string) int {
 	var n int
 	fmt.Sscan(s, &n)
 	return n
+}
+
+// TestE2EOffloadNative is issue 7's "offload pays" figure in a real browser:
+// a tab in slow mode (10x) runs MobileNetV1 1.0/224 itself and offloaded to
+// a native `edgenn worker` through the host's hub, alternately, through
+// edgenn.js's public API (enn.join, model.run with offload "auto"). Every
+// offloaded output must equal the local one and come from the worker; the
+// medians and their ratio are logged, not asserted (a shared machine).
+func TestE2EOffloadNative(t *testing.T) {
+	const name = "mobilenet_v1_100_224"
+	a, _, hub := newOffloadE2EWith(t, name)
+	w, _, err := startWorker(workerConfig{Hub: hub.url, Room: offloadRoom, Token: offloadToken, Models: hub.models,
+		Name: "native", Throttle: 1, ProfileRuns: 3, Log: log.New(io.Discard, "", 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	a.open("#digits")
+	a.wait("the app", "window.__edgenn_demo.ready === true", 60*time.Second)
+	var got struct {
+		Local, Offloaded []float64
+		Peers            []string
+		MaxDiff          float64
+		Transport        []string
+	}
+	a.eval(fmt.Sprintf(`(async () => {
+		const enn = window.__edgenn_demo.app.enn;
+		const model = await enn.load("models/%s.enn");
+		const peers = await enn.join("/hub", { room: %q, token: %q, throttle: 10, name: "tab" });
+		const holds = () => peers.peers.some((p) => p.models.includes(model.info.sha256));
+		if (!holds()) await new Promise((ok) => peers.on("announce", () => holds() && ok()));
+		const x = new Float32Array(224 * 224 * 3).map((_, i) => Math.sin(i * 0.37) * 0.5 + 0.5);
+		const out = model.info.outputs[0].name;
+		const r = { local: [], offloaded: [], peers: [], maxDiff: 0, transport: [] };
+		for (let i = -1; i < 5; i++) {
+			let t = performance.now();
+			const here = (await model.run(x))[out];
+			const lt = performance.now() - t;
+			t = performance.now();
+			const there = (await model.run(x, { offload: "auto" }))[out];
+			const ot = performance.now() - t;
+			for (let k = 0; k < here.length; k++) r.maxDiff = Math.max(r.maxDiff, Math.abs(here[k] - there[k]));
+			if (i < 0) continue; // warm-up
+			r.local.push(lt); r.offloaded.push(ot);
+			r.peers.push(model.lastOffload.peer ?? "here"); r.transport.push(model.lastOffload.transport ?? "");
+		}
+		peers.close();
+		model.dispose();
+		return r;
+	})()`, name, offloadRoom, offloadToken), &got)
+	med := func(v []float64) float64 { v = slices.Clone(v); slices.Sort(v); return v[len(v)/2] }
+	t.Logf("e2e: offload to native: a tab in slow mode (10x), %s: here %.1f ms, offloaded %.1f ms (medians of %d): %.1fx; runs here %v, offloaded %v, transports %v",
+		name, med(got.Local), med(got.Offloaded), len(got.Local), med(got.Local)/med(got.Offloaded), got.Local, got.Offloaded, got.Transport)
+	if got.MaxDiff > 1e-4 {
+		t.Errorf("offloaded outputs differ from the local run by %g", got.MaxDiff)
+	}
+	for i, p := range got.Peers {
+		if p == "here" {
+			t.Errorf("run %d stayed here; want every run offloaded to the native worker (peers %v)", i, got.Peers)
+			break
+		}
+	}
 }

@@ -1060,7 +1060,7 @@ func newWorker(cfg workerConfig) (*Worker, error) {
 				m.costs().Cuts[len(m.cuts)-1])
 		}
 	}
-	c, err := startPeerClient(peerClientConfig{URL: cfg.Hub, Room: cfg.Room, Token: cfg.Token, Name: cfg.Name,
+	c, err := startPeerClient(peerClientConfig{URL: cfg.Hub, Transport: cfg.Transport, Room: cfg.Room, Token: cfg.Token, Name: cfg.Name,
 		Caps: peer.Caps{Workers: runtime.GOMAXPROCS(0), Native: true}, PingInterval: cfg.PingInterval, Timeout: cfg.Timeout,
 		Log: cfg.Log}, s)
 	if err != nil {

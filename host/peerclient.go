@@ -3,12 +3,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdh"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/edgenn/edgenn/engine/peer"
+	"github.com/edgenn/edgenn/internal/msgp"
 )
 
 // A peerClient is a native peer's connection to a hub (hub.go): it joins a
@@ -47,7 +52,12 @@ type peerClientConfig struct {
 	// Redial is the first wait before joining again (default 100ms),
 	// doubled up to 2s while the hub stays away.
 	Redial time.Duration
-	Log    *log.Logger // nil discards
+	// Transport is how the client reaches the hub: "websocket" (the native
+	// hub), "http" (the Workers hub, cfhub.go) or "auto" or "" (as the
+	// browser picks: HTTP only when a GET of the hub's URL answers 200 with
+	// Edgenn-Hub-Transport: http).
+	Transport string
+	Log       *log.Logger // nil discards
 }
 
 // peerClientWriteTimeout bounds sending one message to the hub.
@@ -67,8 +77,8 @@ type peerClient struct {
 	seq     uint64
 
 	mu      sync.Mutex
-	conn    *websocket.Conn // nil between connections
-	id      string          // ours, from the welcome
+	conn    hubConn // nil between connections
+	id      string  // ours, from the welcome
 	links   map[string]*peerLink
 	peers   map[string]announced // the room's announces, by peer id
 	waiting map[uint64]chan *peer.Message
@@ -117,6 +127,11 @@ func startPeerClient(cfg peerClientConfig, h peerHandler) (*peerClient, error) {
 	if cfg.Log == nil {
 		cfg.Log = log.New(discard{}, "", 0)
 	}
+	switch cfg.Transport {
+	case "", "auto", "websocket", "http":
+	default:
+		return nil, fmt.Errorf("hub transport %q: want auto, websocket or http", cfg.Transport)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &peerClient{cfg: cfg, handler: h, ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	conn, err := c.connect()
@@ -145,7 +160,7 @@ func (c *peerClient) Close() {
 	}
 	c.cancel()
 	if conn != nil {
-		conn.Close(websocket.StatusNormalClosure, "closed")
+		conn.close(true)
 	}
 	<-c.done
 }
@@ -157,14 +172,13 @@ func (e *joinError) Error() string { return "hub refused the join: " + e.code + 
 
 // connect dials the hub and joins; on success the connection is the
 // client's and the handler has been told.
-func (c *peerClient) connect() (*websocket.Conn, error) {
+func (c *peerClient) connect() (hubConn, error) {
 	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
 	defer cancel()
-	conn, _, err := websocket.Dial(ctx, c.cfg.URL, nil)
+	conn, err := dialHub(ctx, c.ctx, c.cfg.URL, c.cfg.Transport)
 	if err != nil {
 		return nil, fmt.Errorf("hub %s: %w", c.cfg.URL, err)
 	}
-	conn.SetReadLimit(peer.MaxMessageBytes)
 	c.writeMu.Lock()
 	c.seq = 0
 	c.writeMu.Unlock()
@@ -174,8 +188,8 @@ func (c *peerClient) connect() (*websocket.Conn, error) {
 	c.waiting, c.sentTo, c.sentFIF, c.pingAt = map[uint64]chan *peer.Message{}, map[uint64]string{}, nil, map[uint64]time.Time{}
 	c.gone = make(chan struct{})
 	c.mu.Unlock()
-	fail := func(err error) (*websocket.Conn, error) {
-		conn.CloseNow()
+	fail := func(err error) (hubConn, error) {
+		conn.close(false)
 		c.mu.Lock()
 		c.conn = nil
 		close(c.gone)
@@ -186,20 +200,16 @@ func (c *peerClient) connect() (*websocket.Conn, error) {
 		return fail(err)
 	}
 	for {
-		_, b, err := conn.Read(ctx)
+		m, err := conn.read(ctx)
 		if err != nil {
 			return fail(fmt.Errorf("hub %s: no welcome: %w", c.cfg.URL, err))
-		}
-		m, err := peer.Decode(b)
-		if err != nil {
-			return fail(fmt.Errorf("hub %s: %w", c.cfg.URL, err))
 		}
 		switch m.Type {
 		case peer.Welcome:
 			c.mu.Lock()
 			c.id = m.ID
 			c.mu.Unlock()
-			c.cfg.Log.Printf("worker: joined room %s of %s as %s", c.cfg.Room, c.cfg.URL, m.ID)
+			c.cfg.Log.Printf("worker: joined room %s of %s as %s (over %s)", c.cfg.Room, c.cfg.URL, m.ID, conn.name())
 			c.handler.joined(c)
 			return conn, nil
 		case peer.Error:
@@ -212,7 +222,7 @@ func (c *peerClient) connect() (*websocket.Conn, error) {
 
 // loop serves connections until Close: it reads one until it drops, then
 // joins again with backoff.
-func (c *peerClient) loop(conn *websocket.Conn) {
+func (c *peerClient) loop(conn hubConn) {
 	defer close(c.done)
 	for {
 		reason := c.serve(conn)
@@ -251,28 +261,23 @@ func (c *peerClient) loop(conn *websocket.Conn) {
 // notes when each message arrived and pings go out from their own
 // goroutine, so that a long write (a frame over a slow link) neither stalls
 // the heartbeat nor passes for a silent hub.
-func (c *peerClient) serve(conn *websocket.Conn) string {
+func (c *peerClient) serve(conn hubConn) string {
 	msgs := make(chan *peer.Message, 64)
 	readErr := make(chan error, 1)
 	c.lastRecv.Store(time.Now().UnixNano())
 	go func() {
 		for {
-			_, b, err := conn.Read(c.ctx)
+			m, err := conn.read(c.ctx)
 			if err != nil {
 				readErr <- err
 				close(msgs)
 				return
 			}
 			c.lastRecv.Store(time.Now().UnixNano())
-			m, err := peer.Decode(b)
-			if err != nil {
-				readErr <- err
-				close(msgs)
-				return
-			}
 			msgs <- m
 		}
 	}()
+	timeout := max(c.cfg.Timeout, conn.silence())
 	tick := time.NewTicker(c.cfg.PingInterval)
 	defer tick.Stop()
 	for {
@@ -280,13 +285,13 @@ func (c *peerClient) serve(conn *websocket.Conn) string {
 		case m, ok := <-msgs:
 			if !ok {
 				err := <-readErr
-				conn.CloseNow()
+				conn.close(false)
 				return err.Error()
 			}
 			c.handle(m)
 		case <-tick.C:
-			if silent := time.Since(time.Unix(0, c.lastRecv.Load())); silent > c.cfg.Timeout {
-				conn.CloseNow()
+			if silent := time.Since(time.Unix(0, c.lastRecv.Load())); silent > timeout {
+				conn.close(false)
 				for range msgs {
 				}
 				return fmt.Sprintf("nothing from the hub for %v", silent.Round(time.Millisecond))
@@ -294,10 +299,13 @@ func (c *peerClient) serve(conn *websocket.Conn) string {
 			if c.pinging.CompareAndSwap(false, true) {
 				go func() {
 					defer c.pinging.Store(false)
+					// Timed from before the write: over HTTP the write
+					// returns when the hub has taken the ping.
+					at := time.Now()
 					if seq, err := c.send(&peer.Message{Type: peer.Ping}); err == nil {
 						c.mu.Lock()
 						if c.pingAt != nil {
-							c.pingAt[seq] = time.Now()
+							c.pingAt[seq] = at
 						}
 						c.mu.Unlock()
 					}
@@ -669,7 +677,7 @@ func (c *peerClient) sendWaiting(m *peer.Message, w chan *peer.Message) (uint64,
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, peerClientWriteTimeout)
 	defer cancel()
-	if err := conn.Write(ctx, websocket.MessageBinary, b); err != nil {
+	if err := conn.write(ctx, m, b); err != nil {
 		return 0, fmt.Errorf("send %s to the hub: %w", m.Type, err)
 	}
 	return m.Seq, nil
@@ -740,4 +748,442 @@ func (c *peerClient) announce(models []peer.ModelCost, load float32) error {
 	}
 	_, err := c.send(&peer.Message{Type: peer.Announce, Models: models, Load: load})
 	return err
+}
+
+// Transports. A hubConn is one connection to a hub: the WebSocket of the
+// native hub (hub.go), or the join, sends and long polls of the Workers
+// hub's HTTP variant (cfhub.go). Everything above it (pairing, sealing,
+// pacing, rejoining) is the same for both: a refusal that the HTTP hub
+// gives as a request's error comes to read as the error message the
+// WebSocket hub would have sent.
+type hubConn interface {
+	name() string
+	// read returns the hub's next message, checked by peer.Decode.
+	read(ctx context.Context) (*peer.Message, error)
+	// write sends m, encoded as b; the first message of a connection is the
+	// join.
+	write(ctx context.Context, m *peer.Message, b []byte) error
+	// close ends the connection; graceful lets what was written go first.
+	close(graceful bool)
+	// silence is how long the hub may say nothing before the connection
+	// counts as dead, at least.
+	silence() time.Duration
+}
+
+// dialHub connects to the hub at url over the transport asked for (auto
+// picks as hubTransport does). dial bounds connecting; life is the
+// connection's.
+func dialHub(dial, life context.Context, url, transport string) (hubConn, error) {
+	if transport == "" || transport == "auto" {
+		transport = hubTransport(dial, url)
+	}
+	if transport == "http" {
+		return newHTTPHubConn(life, url)
+	}
+	conn, _, err := websocket.Dial(dial, hubURL(url, "ws"), nil)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetReadLimit(peer.MaxMessageBytes)
+	return wsHubConn{conn}, nil
+}
+
+// hubURL gives url the scheme family ("ws" or "http"), keeping tls.
+func hubURL(url, family string) string {
+	for _, p := range [][2]string{{"ws://", "http://"}, {"wss://", "https://"}} {
+		from, to := p[1], p[0]
+		if family == "http" {
+			from, to = p[0], p[1]
+		}
+		if strings.HasPrefix(url, from) {
+			return to + url[len(from):]
+		}
+	}
+	return url
+}
+
+// hubTransport picks the transport the hub at url offers, as the browser
+// does: a GET of the hub's URL answers 200 with Edgenn-Hub-Transport: http
+// on the Workers hub, and 426 (or fails) on the native one.
+func hubTransport(ctx context.Context, url string) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, hubURL(url, "http"), nil)
+	if err != nil {
+		return "websocket"
+	}
+	req.Header.Set("Cache-Control", "no-store")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "websocket"
+	}
+	defer res.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(res.Body, 4096))
+	if res.StatusCode == http.StatusOK {
+		for _, t := range strings.Split(res.Header.Get(cfHubTransportHeader), ",") {
+			if strings.EqualFold(strings.TrimSpace(t), "http") {
+				return "http"
+			}
+		}
+	}
+	return "websocket"
+}
+
+// wsHubConn is the native hub's WebSocket.
+type wsHubConn struct{ c *websocket.Conn }
+
+func (w wsHubConn) name() string           { return "websocket" }
+func (w wsHubConn) silence() time.Duration { return 0 }
+
+func (w wsHubConn) read(ctx context.Context) (*peer.Message, error) {
+	_, b, err := w.c.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return peer.Decode(b)
+}
+
+func (w wsHubConn) write(ctx context.Context, _ *peer.Message, b []byte) error {
+	return w.c.Write(ctx, websocket.MessageBinary, b)
+}
+
+func (w wsHubConn) close(graceful bool) {
+	if graceful {
+		w.c.Close(websocket.StatusNormalClosure, "closed")
+		return
+	}
+	w.c.CloseNow()
+}
+
+// The HTTP transport's limits, those of the browser's (www/edgenn-peer.js).
+const (
+	httpPollWait     = 10 * time.Second // a poll's wait while idle
+	httpBusyPollWait = time.Second      // while messages other than pings flow
+	httpBusy         = 5 * time.Second  // how long a message keeps polls short
+	// httpSilence: a poll answers at least every httpPollWait, so nothing
+	// heard for this long is a dead hub.
+	httpSilence = httpPollWait + 15*time.Second
+	// httpMaxPollBody bounds a poll's answer: the hub sends at most 8 MiB
+	// beyond its first message.
+	httpMaxPollBody = 8<<20 + 2*peer.MaxMessageBytes
+	httpMaxRefusal  = 4096
+	httpMaxQueued   = 1024 // messages polled and not yet read
+	httpAnnounceGap = 300 * time.Millisecond
+)
+
+// httpHubConn is the Workers hub's HTTP variant: join, one POST per message
+// in seq order (sendWaiting's writeMu orders them), and long polls.
+type httpHubConn struct {
+	url    string // without a trailing slash: .../hub
+	client *http.Client
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	id, secret string
+	after      uint64    // the last seq received
+	announced  time.Time // when the hub last answered an announce
+	busyUntil  atomic.Int64
+
+	msgs chan *peer.Message // polled, in order
+	// refusals are the hub's refusals of sends, as error messages; apart
+	// from msgs so that a send from the reader's goroutine never waits on
+	// its own reader.
+	mu       sync.Mutex
+	refusals []*peer.Message
+	notify   chan struct{}
+	dead     chan struct{}
+	why      error
+	dieOnce  sync.Once
+}
+
+func newHTTPHubConn(life context.Context, url string) (*httpHubConn, error) {
+	ctx, cancel := context.WithCancel(life)
+	return &httpHubConn{
+		url:    strings.TrimRight(hubURL(url, "http"), "/"),
+		client: &http.Client{},
+		ctx:    ctx, cancel: cancel,
+		msgs:   make(chan *peer.Message, httpMaxQueued),
+		notify: make(chan struct{}, 1),
+		dead:   make(chan struct{}),
+	}, nil
+}
+
+func (h *httpHubConn) name() string           { return "http" }
+func (h *httpHubConn) silence() time.Duration { return httpSilence }
+
+func (h *httpHubConn) die(err error) {
+	h.dieOnce.Do(func() {
+		h.why = err
+		close(h.dead)
+		h.cancel()
+	})
+}
+
+func (h *httpHubConn) close(graceful bool) { h.die(errors.New("closed")) }
+
+func (h *httpHubConn) read(ctx context.Context) (*peer.Message, error) {
+	for {
+		h.mu.Lock()
+		if len(h.refusals) > 0 {
+			m := h.refusals[0]
+			h.refusals = h.refusals[1:]
+			h.mu.Unlock()
+			return m, nil
+		}
+		h.mu.Unlock()
+		select {
+		case m := <-h.msgs:
+			return m, nil
+		case <-h.notify:
+		case <-h.dead:
+			// What was polled before the end is still read.
+			select {
+			case m := <-h.msgs:
+				return m, nil
+			default:
+			}
+			return nil, h.why
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// refused hands the hub's refusal of the message of seq to the reader.
+func (h *httpHubConn) refused(seq uint64, code, text string) {
+	h.mu.Lock()
+	if len(h.refusals) < httpMaxQueued {
+		h.refusals = append(h.refusals, &peer.Message{Type: peer.Error, Seq: 1, Re: seq, Code: code, Text: cfTruncate(text, peer.MaxTextLen)})
+	}
+	h.mu.Unlock()
+	select {
+	case h.notify <- struct{}{}:
+	default:
+	}
+}
+
+// httpAnswer is one request's outcome.
+type httpAnswer struct {
+	status     int
+	header     http.Header
+	body       []byte
+	code, text string // a refusal's
+}
+
+// do makes one request to the hub and reads its answer, bounded.
+func (h *httpHubConn) do(ctx context.Context, method, path string, body []byte) (*httpAnswer, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, h.url+path, r)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", cfHubContentType)
+	}
+	req.Header.Set("Cache-Control", "no-store")
+	if h.id != "" {
+		req.Header.Set(cfHubPeerHeader, h.id)
+		req.Header.Set(cfHubSecretHeader, h.secret)
+	}
+	res, err := h.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	a := &httpAnswer{status: res.StatusCode, header: res.Header}
+	limit := int64(httpMaxPollBody)
+	if res.StatusCode != http.StatusOK {
+		limit = httpMaxRefusal
+	}
+	b, err := io.ReadAll(io.LimitReader(res.Body, limit+1))
+	if err != nil && res.StatusCode == http.StatusOK {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		if res.StatusCode == http.StatusOK {
+			return nil, fmt.Errorf("%s %s: an answer of more than %d bytes", method, path, limit)
+		}
+		b = b[:limit]
+	}
+	if res.StatusCode == http.StatusOK || res.StatusCode == http.StatusNoContent {
+		a.body = b
+		return a, nil
+	}
+	a.code = res.Header.Get(cfHubErrorHeader)
+	a.text = strings.TrimSpace(strings.ToValidUTF8(string(b), "?"))
+	if a.code != "" {
+		a.text = strings.TrimPrefix(a.text, a.code+": ")
+	}
+	if a.text == "" {
+		a.text = res.Status
+	}
+	return a, nil
+}
+
+// deliver hands a poll's (or the join's) messages on in order, skipping
+// those seen.
+func (h *httpHubConn) deliver(body []byte) error {
+	r := msgp.NewReader(body)
+	n, err := r.ArrayLen(httpMaxQueued)
+	if err != nil {
+		return fmt.Errorf("a poll answer this side cannot read: %w", err)
+	}
+	for range n {
+		b, err := r.ReadBytes(msgp.KindBin, peer.MaxMessageBytes)
+		if err != nil {
+			return fmt.Errorf("a poll answer this side cannot read: %w", err)
+		}
+		m, err := peer.Decode(bytes.Clone(b))
+		if err != nil {
+			return fmt.Errorf("hub: %w", err)
+		}
+		if m.Seq <= h.after {
+			continue
+		}
+		h.after = m.Seq
+		if m.Type != peer.Ping && m.Type != peer.Pong {
+			h.active()
+		}
+		select {
+		case h.msgs <- m:
+		case <-h.ctx.Done():
+			return h.ctx.Err()
+		}
+	}
+	if r.Remaining() != 0 {
+		return fmt.Errorf("a poll answer this side cannot read: %d bytes after its messages", r.Remaining())
+	}
+	return nil
+}
+
+func (h *httpHubConn) active() { h.busyUntil.Store(time.Now().Add(httpBusy).UnixNano()) }
+
+func (h *httpHubConn) write(ctx context.Context, m *peer.Message, b []byte) error {
+	select {
+	case <-h.dead:
+		return fmt.Errorf("hub connection lost: %w", h.why)
+	default:
+	}
+	if m.Type == peer.Join {
+		return h.join(ctx, m, b)
+	}
+	if m.Type != peer.Ping && m.Type != peer.Pong {
+		h.active()
+	}
+	if m.Type == peer.Announce {
+		// The hub takes one announce per 200ms, timed as they reach it:
+		// the gap is kept here, as the browser keeps it, since requests
+		// one after another can reach it closer than they were made.
+		if wait := time.Until(h.announced.Add(httpAnnounceGap)); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
+		}
+		defer func() { h.announced = time.Now() }()
+	}
+	wait := 50 * time.Millisecond
+	for retry := 0; ; retry++ {
+		a, err := h.do(ctx, http.MethodPost, "/send", b)
+		if err == nil {
+			switch {
+			case a.status == http.StatusNoContent || a.status == http.StatusOK:
+				return nil
+			case retry > 0 && a.code == peer.CodeOutOfOrder:
+				return nil // a retry of a send the hub had taken
+			case a.status == http.StatusGone || a.status == http.StatusUnauthorized:
+				err = fmt.Errorf("%d %s: %s", a.status, a.code, a.text)
+				h.die(err)
+				return err
+			case a.code != "":
+				// The hub's refusal of this message, as the WebSocket hub
+				// says it.
+				h.refused(m.Seq, a.code, a.text)
+				return nil
+			}
+			err = fmt.Errorf("%d: %s", a.status, a.text) // storage failing: nothing changed
+		}
+		if ctx.Err() != nil || h.ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-h.dead:
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// join posts the join; the welcome, or the refusal as an error message,
+// comes to read, and polling starts.
+func (h *httpHubConn) join(ctx context.Context, m *peer.Message, b []byte) error {
+	a, err := h.do(ctx, http.MethodPost, "/join", b)
+	if err != nil {
+		return err
+	}
+	if a.status != http.StatusOK {
+		if a.code == "" {
+			return fmt.Errorf("join: the hub answered %d: %s", a.status, a.text)
+		}
+		h.refused(m.Seq, a.code, a.text)
+		return nil
+	}
+	h.id, h.secret = a.header.Get(cfHubPeerHeader), a.header.Get(cfHubSecretHeader)
+	if h.id == "" || h.secret == "" || len(h.id) > peer.MaxNameLen || len(h.secret) > 256 {
+		return fmt.Errorf("join: the hub's answer has no %s and %s headers", cfHubPeerHeader, cfHubSecretHeader)
+	}
+	if err := h.deliver(a.body); err != nil {
+		return err
+	}
+	go h.poll()
+	return nil
+}
+
+// poll long-polls until the connection ends.
+func (h *httpHubConn) poll() {
+	since, wait := time.Now(), 50*time.Millisecond
+	for h.ctx.Err() == nil {
+		pw := httpPollWait
+		if time.Now().UnixNano() < h.busyUntil.Load() {
+			pw = httpBusyPollWait
+		}
+		ctx, cancel := context.WithTimeout(h.ctx, pw+15*time.Second)
+		a, err := h.do(ctx, http.MethodGet, fmt.Sprintf("/poll?after=%d&wait=%d", h.after, int(pw/time.Second)), nil)
+		cancel()
+		if err == nil {
+			if a.status == http.StatusOK {
+				if err := h.deliver(a.body); err != nil {
+					h.die(err)
+					return
+				}
+				since, wait = time.Now(), 50*time.Millisecond
+				continue
+			}
+			// Storage failing or too many requests: poll again; anything
+			// else (dropped, unknown) ends the connection.
+			if a.status != http.StatusServiceUnavailable && a.status != http.StatusTooManyRequests && !(a.status >= 500 && a.code == "") {
+				h.die(fmt.Errorf("poll: %d %s: %s", a.status, a.code, a.text))
+				return
+			}
+			err = fmt.Errorf("poll: %d: %s", a.status, a.text)
+		}
+		if h.ctx.Err() != nil {
+			return
+		}
+		if time.Since(since) > httpSilence {
+			h.die(fmt.Errorf("the hub did not answer a poll for %v: %w", time.Since(since).Round(time.Second), err))
+			return
+		}
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }

@@ -26,10 +26,13 @@ import (
 // workerConfig is what `edgenn worker` is told.
 type workerConfig struct {
 	Hub, Room, Token string
-	Models           string // folder of .enn files; "" holds none
-	Name             string
-	Throttle         float64 // >= 1
-	ProfileRuns      int
+	// Transport is how to reach the hub: "auto" (or ""), "websocket" or
+	// "http" (peerClientConfig.Transport).
+	Transport   string
+	Models      string // folder of .enn files; "" holds none
+	Name        string
+	Throttle    float64 // >= 1
+	ProfileRuns int
 	// Fetch lets the worker fetch models it does not hold from the hub's
 	// host.
 	Fetch bool
@@ -51,7 +54,8 @@ func cmdWorker(args []string, stdout io.Writer) error {
 func workerMain(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	var cfg workerConfig
-	fs.StringVar(&cfg.Hub, "hub", "", "the hub's WebSocket URL, ws://HOST:PORT/hub")
+	fs.StringVar(&cfg.Hub, "hub", "", "the hub's URL, ws://HOST:PORT/hub (or http(s):// of a Workers host's /hub)")
+	fs.StringVar(&cfg.Transport, "transport", "auto", "how to reach the hub: auto (HTTP if the hub offers it), websocket or http")
 	fs.StringVar(&cfg.Room, "room", "", "the room to join")
 	fs.StringVar(&cfg.Token, "token", "", "the room's token")
 	fs.StringVar(&cfg.Models, "models", "", "folder of .enn models to hold and announce")
@@ -65,6 +69,8 @@ func workerMain(ctx context.Context, args []string, stdout io.Writer) error {
 	switch {
 	case cfg.Hub == "" || cfg.Room == "" || cfg.Token == "":
 		return errors.New("--hub URL, --room NAME and --token TOKEN are required")
+	case cfg.Transport != "auto" && cfg.Transport != "websocket" && cfg.Transport != "http":
+		return fmt.Errorf("--transport %q: want auto, websocket or http", cfg.Transport)
 	case !(cfg.Throttle >= 1) || cfg.Throttle > 1000:
 		return fmt.Errorf("--throttle %v: want 1 to 1000", cfg.Throttle)
 	case cfg.ProfileRuns < 1 || cfg.ProfileRuns > 1000:

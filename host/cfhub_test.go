@@ -24,7 +24,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -209,54 +208,10 @@ func cfHubWorker(t *testing.T, timeout string) *cfWorker {
 		t.Fatalf("wrangler d1 migrations apply: %v\n%s", err, out)
 	}
 	beta := sha256.Sum256([]byte(cfHubBetaToken))
-	ports := cfFreePorts(t, 2)
-	w := &cfWorker{url: fmt.Sprintf("http://127.0.0.1:%d", ports[0])}
-	cmd = exec.Command(filepath.Join("node_modules", ".bin", "wrangler"), "dev", "--local", "--ip", "127.0.0.1",
-		"--port", strconv.Itoa(ports[0]), "--inspector-port", strconv.Itoa(ports[1]), "--persist-to", state,
-		"--show-interactive-dev-session=false",
-		"--var", "EDGENN_HUB_ROOMS:alpha="+cfHubAlphaToken+",beta=sha256:"+hex.EncodeToString(beta[:]),
+	return startWrangler(t, state, "/hub", func(res *http.Response) bool {
+		return res.StatusCode == 200 && res.Header.Get(cfHubTransportHeader) == "http"
+	}, "--var", "EDGENN_HUB_ROOMS:alpha="+cfHubAlphaToken+",beta=sha256:"+hex.EncodeToString(beta[:]),
 		"--var", "EDGENN_HUB_TIMEOUT:"+timeout, "--var", "EDGENN_HUB_POLL_WAIT:3s")
-	cmd.Dir = cfProjDir
-	cmd.Env = cfEnv()
-	out := lockedWriter{&w.mu, &w.log}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("wrangler dev log:\n%s", w.logs())
-		}
-	})
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("wrangler dev exited: %v\n%s", err, w.logs())
-		default:
-		}
-		res, err := http.Get(w.url + "/hub")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 && res.Header.Get(cfHubTransportHeader) == "http" {
-				return w
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the Worker's hub did not answer on %s within 90 s (last: %v)\n%s", w.url, err, w.logs())
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
 }
 
 const (

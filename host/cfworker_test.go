@@ -267,23 +267,32 @@ func cfNeedWorker(t *testing.T) {
 // GET of ready answers 200); it stops with the test.
 func startCFWorker(t *testing.T, config, ready string) *cfWorker {
 	t.Helper()
-	// Ports for the Worker and for wrangler's inspector (9229 unless told,
-	// which two wranglers, or a node --inspect, would contend for).
-	ports := cfFreePorts(t, 2)
-	port := ports[0]
 	state, _ := filepath.Abs(filepath.Join(cfBuild, "state"))
-	w := &cfWorker{url: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	args := []string{"dev", "--local", "--ip", "127.0.0.1", "--port", strconv.Itoa(port), "--inspector-port", strconv.Itoa(ports[1]),
-		"--persist-to", state, "--show-interactive-dev-session=false"}
+	var args []string
 	if config != "" {
 		args = append(args, "-c", config)
 	}
+	return startWrangler(t, state, ready, func(res *http.Response) bool { return res.StatusCode == 200 }, args...)
+}
+
+// startWrangler starts wrangler dev from cfworker/ on a free loopback port
+// with its local state in state and the extra arguments, and waits until a
+// GET of ready is up(res); it stops with the test (the process group:
+// wrangler starts workerd).
+func startWrangler(t *testing.T, state, ready string, up func(*http.Response) bool, extra ...string) *cfWorker {
+	t.Helper()
+	// Ports for the Worker and for wrangler's inspector (9229 unless told,
+	// which two wranglers, or a node --inspect, would contend for).
+	ports := cfFreePorts(t, 2)
+	w := &cfWorker{url: fmt.Sprintf("http://127.0.0.1:%d", ports[0])}
+	args := append([]string{"dev", "--local", "--ip", "127.0.0.1", "--port", strconv.Itoa(ports[0]),
+		"--inspector-port", strconv.Itoa(ports[1]), "--persist-to", state, "--show-interactive-dev-session=false"}, extra...)
 	cmd := exec.Command(filepath.Join("node_modules", ".bin", "wrangler"), args...)
 	cmd.Dir = cfProjDir
 	cmd.Env = cfEnv()
 	out := lockedWriter{&w.mu, &w.log}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // wrangler starts workerd: stop the group
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -311,12 +320,12 @@ func startCFWorker(t *testing.T, config, ready string) *cfWorker {
 		res, err := http.Get(w.url + ready)
 		if err == nil {
 			res.Body.Close()
-			if res.StatusCode == 200 {
+			if up(res) {
 				return w
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the Worker did not answer on %s within 90 s (last: %v)\n%s", w.url, err, w.logs())
+			t.Fatalf("the Worker did not answer %s on %s within 90 s (last: %v)\n%s", ready, w.url, err, w.logs())
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -82,21 +81,8 @@ func TestCFWorkerNative(t *testing.T) {
 	for i := range xs[1] {
 		xs[1][i] = float32(i%13) / 13
 	}
-	outs := make([][][]float32, len(xs))
-	errs := make([]error, len(xs))
-	var wg sync.WaitGroup
+	outs := runConcurrently(t, o, xs)
 	for i := range xs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			outs[i], errs[i] = o.Run(context.Background(), xs[i])
-		}()
-	}
-	wg.Wait()
-	for i := range xs {
-		if errs[i] != nil {
-			t.Fatal(errs[i])
-		}
 		sameOutputs(t, outs[i], localRun(t, name, xs[i]))
 	}
 	st := o.Stats()

@@ -96,6 +96,44 @@ func (h *offloadHost) stop() {
 	h.srv.Close()
 }
 
+// startTestWorker starts a worker as the command does (logging to the test
+// when cfg has no log) and closes it when the test ends.
+func startTestWorker(t *testing.T, cfg workerConfig) *Worker {
+	t.Helper()
+	if cfg.Log == nil {
+		cfg.Log = testLog(t)
+	}
+	w, err := newWorker(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
+// runConcurrently runs o on each of xs at once and returns the outputs,
+// failing the test on an error.
+func runConcurrently(t *testing.T, o *Offloader, xs [][]float32) [][][]float32 {
+	t.Helper()
+	outs := make([][][]float32, len(xs))
+	errs := make([]error, len(xs))
+	var wg sync.WaitGroup
+	for i := range xs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i], errs[i] = o.Run(context.Background(), xs[i])
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return outs
+}
+
 // writeZoo writes zoo models into dir as NAME.enn and returns their bytes.
 func writeZoo(t testing.TB, dir string, names ...string) map[string][]byte {
 	t.Helper()
@@ -299,21 +337,8 @@ func TestOffloadMatchesLocal(t *testing.T) {
 			for i := range xs[1] {
 				xs[1][i] = float32(i%17) / 17
 			}
-			outs := make([][][]float32, len(xs))
-			errs := make([]error, len(xs))
-			var wg sync.WaitGroup
+			outs := runConcurrently(t, o, xs)
 			for i := range xs {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					outs[i], errs[i] = o.Run(context.Background(), xs[i])
-				}()
-			}
-			wg.Wait()
-			for i := range xs {
-				if errs[i] != nil {
-					t.Fatal(errs[i])
-				}
 				if i == 2 {
 					w := localRun(t, name, x)
 					sameOutputs(t, [][]float32{outs[i][0][:len(w[0])], outs[i][0][len(w[0]):]}, [][]float32{w[0], w[0]})
@@ -360,12 +385,7 @@ func TestOffloadWorkerKilled(t *testing.T) {
 	modelsDir := t.TempDir()
 	zoo := writeZoo(t, modelsDir, "mobilenet_v1_025_128")
 	h := startOffloadHost(t, "127.0.0.1:0", modelsDir, nil)
-	w, err := newWorker(workerConfig{Hub: h.hubURL, Room: testRoom, Token: testToken, Models: modelsDir, Throttle: 20, ProfileRuns: 3,
-		Log: testLog(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
+	w := startTestWorker(t, workerConfig{Hub: h.hubURL, Room: testRoom, Token: testToken, Models: modelsDir, Throttle: 20, ProfileRuns: 3})
 	o, c := startRequester(t, h.hubURL, testRoom, testToken, zoo["mobilenet_v1_025_128"], 50)
 	waitHolder(t, o, c, w.ID())
 	x, _, _ := model.ZooInput("mobilenet_v1_025_128")
@@ -392,12 +412,7 @@ func TestOffloadHubRestart(t *testing.T) {
 	modelsDir := t.TempDir()
 	zoo := writeZoo(t, modelsDir, "lenet5")
 	h := startOffloadHost(t, "127.0.0.1:0", modelsDir, nil)
-	w, err := newWorker(workerConfig{Hub: h.hubURL, Room: testRoom, Token: testToken, Models: modelsDir, Throttle: 400, ProfileRuns: 3,
-		Log: testLog(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
+	w := startTestWorker(t, workerConfig{Hub: h.hubURL, Room: testRoom, Token: testToken, Models: modelsDir, Throttle: 400, ProfileRuns: 3})
 	o, c := startRequester(t, h.hubURL, testRoom, testToken, zoo["lenet5"], 4000)
 	waitHolder(t, o, c, w.ID())
 	x, _, _ := model.ZooInput("lenet5")
@@ -543,12 +558,7 @@ func TestOffloadBadPeers(t *testing.T) {
 	t.Run("claims a model it does not hold", func(t *testing.T) {
 		other := t.TempDir()
 		writeZoo(t, other, "mobilenet_v1_025_128")
-		w, err := newWorker(workerConfig{Hub: h.hubURL, Room: testRoom, Token: testToken, Models: other, ProfileRuns: 2, Fetch: true,
-			Log: testLog(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer w.Close()
+		w := startTestWorker(t, workerConfig{Hub: h.hubURL, Room: testRoom, Token: testToken, Models: other, ProfileRuns: 2, Fetch: true})
 		o, c := startRequester(t, h.hubURL, testRoom, testToken, zoo["lenet5"], 50)
 		mcs, _ := w.server.announcement()
 		claim := o.m.costs()
@@ -589,12 +599,7 @@ func TestWorkerRefusesMalformed(t *testing.T) {
 	modelsDir := t.TempDir()
 	zoo := writeZoo(t, modelsDir, "lenet5")
 	h := startOffloadHost(t, "127.0.0.1:0", modelsDir, nil)
-	w, err := newWorker(workerConfig{Hub: h.hubURL, Room: testRoom, Token: testToken, Models: modelsDir, ProfileRuns: 2, Fetch: true,
-		Log: testLog(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
+	w := startTestWorker(t, workerConfig{Hub: h.hubURL, Room: testRoom, Token: testToken, Models: modelsDir, ProfileRuns: 2, Fetch: true})
 	p := startTestPeer(t, h.hubURL, testRoom, testToken)
 	if err := p.c.pair(context.Background(), w.ID()); err != nil {
 		t.Fatal(err)
@@ -669,11 +674,7 @@ func TestOffloadRoomIsolation(t *testing.T) {
 	modelsDir := t.TempDir()
 	zoo := writeZoo(t, modelsDir, "lenet5")
 	h := startOffloadHost(t, "127.0.0.1:0", modelsDir, nil)
-	w, err := newWorker(workerConfig{Hub: h.hubURL, Room: testRoom, Token: testToken, Models: modelsDir, ProfileRuns: 2, Log: testLog(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
+	w := startTestWorker(t, workerConfig{Hub: h.hubURL, Room: testRoom, Token: testToken, Models: modelsDir, ProfileRuns: 2})
 	o, c := startRequester(t, h.hubURL, "other", "other-token-5678", zoo["lenet5"], 50)
 	x, _, _ := model.ZooInput("lenet5")
 	time.Sleep(300 * time.Millisecond)
@@ -901,11 +902,7 @@ func TestOffloadLargeActivation(t *testing.T) {
 	}
 	h := startOffloadHost(t, "127.0.0.1:0", modelsDir, nil)
 	link := startThrottledProxy(t, h.addr, 40e6)
-	w, err := newWorker(workerConfig{Hub: link.hubURL(), Room: testRoom, Token: testToken, Models: modelsDir, ProfileRuns: 2, Log: testLog(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
+	w := startTestWorker(t, workerConfig{Hub: link.hubURL(), Room: testRoom, Token: testToken, Models: modelsDir, ProfileRuns: 2})
 	o, c := startRequester(t, h.hubURL, testRoom, testToken, data, 100)
 	waitHolder(t, o, c, w.ID())
 	if _, choice, _ := o.plan(); choice.Cut.Index != 0 {
@@ -980,11 +977,7 @@ func TestOffloadThrottledLink(t *testing.T) {
 	name := "mobilenet_v1_025_128"
 	zoo := writeZoo(t, modelsDir, name)
 	h := startOffloadHost(t, "127.0.0.1:0", modelsDir, nil)
-	w, err := newWorker(workerConfig{Hub: h.hubURL, Room: testRoom, Token: testToken, Models: modelsDir, ProfileRuns: 3, Log: testLog(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
+	w := startTestWorker(t, workerConfig{Hub: h.hubURL, Room: testRoom, Token: testToken, Models: modelsDir, ProfileRuns: 3})
 	probe, err := newOffloader(zoo[name], 10, nil)
 	if err != nil {
 		t.Fatal(err)

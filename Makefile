@@ -198,8 +198,8 @@ bench: $(BUILD)/edgenn $(BUILD)/host.wasm $(BUILD)/host-scalar.wasm anchors wasm
 ## (scripts/source_bench.mjs); each against naive per-task pipelines, medians
 pipeline-bench: $(BUILD)/edgenn $(BUILD)/host.wasm run-models wasm
 	scripts/pipeline_bench.sh
-	node scripts/source_bench.mjs --tasks 1,2,3,4 --mode provider,naive --repeats 3
-	node scripts/source_bench.mjs --fps 10 --tasks 1,3 --mode provider,naive --repeats 3
+	node scripts/source_bench.mjs --tasks 1,2,3,4 --mode provider,naive,isolated --repeats 3
+	node scripts/source_bench.mjs --fps 10 --tasks 1,3 --mode provider,naive,isolated --repeats 3
 
 ## hub-bench: issue 7's hub load figure: a real `edgenn serve --hub-room` on loopback
 ## holding 1,000 peers, offload requests relayed at 500, 1000 and 2000 a second

@@ -56,6 +56,7 @@ func TestPipelineCommand(t *testing.T) {
 		{"provider", 1, 1}, {"provider", 4, 3},
 		{"naive", 1, 1}, {"naive", 4, 4},
 		{"naive-tfjs", 1, 1}, {"naive-tfjs", 4, 4},
+		{"isolated", 1, 1}, {"isolated", 4, 5}, // emotion makes the face view again
 	}
 	if len(got) != len(want) {
 		t.Fatalf("%d report lines, want %d:\n%s", len(got), len(want), out.String())
@@ -97,15 +98,17 @@ func TestPipelineResults(t *testing.T) {
 		mu.Unlock()
 	}}
 	reports := map[string]*pipeReport{}
-	for _, mode := range []string{"provider", "naive", "naive-tfjs"} {
+	for _, mode := range []string{"provider", "naive", "naive-tfjs", "isolated"} {
 		if reports[mode], err = b.run(mode, 4); err != nil {
 			t.Fatalf("%s: %v", mode, err)
 		}
 	}
 	happy := 3 // angry,disgust,fear,happy,sad,surprise,neutral
 	faces := map[string]map[uint64]engine.Box{}
+	emotion := map[string]map[uint64][]float32{}
 	for mode, rs := range results {
 		faces[mode] = map[uint64]engine.Box{}
+		emotion[mode] = map[uint64][]float32{}
 		emotions := map[uint64]bool{}
 		for _, r := range rs {
 			if r.Err != nil {
@@ -127,6 +130,7 @@ func TestPipelineResults(t *testing.T) {
 					continue
 				}
 				p := r.Outputs[0]
+				emotion[mode][r.Frame] = p
 				sum := float32(0)
 				for _, v := range p {
 					sum += v
@@ -151,6 +155,10 @@ func TestPipelineResults(t *testing.T) {
 			t.Errorf("%s: %d views made, %d shared over %d frames; want %d and 0", mode, r.ViewsPrepared, r.ViewsShared, frames, 4*frames)
 		}
 	}
+	// An isolated emotion task finds the face itself: the face view twice.
+	if r := reports["isolated"]; r.ViewsPrepared != 5*frames || r.ViewsShared != 0 {
+		t.Errorf("isolated: %d views made, %d shared over %d frames; want %d and 0", r.ViewsPrepared, r.ViewsShared, frames, 5*frames)
+	}
 	if r := reports["naive-tfjs"]; r.FrameConversions != 4*frames {
 		t.Errorf("naive-tfjs: %d whole-frame conversions, want one per task and frame (%d)", r.FrameConversions, 4*frames)
 	}
@@ -160,6 +168,15 @@ func TestPipelineResults(t *testing.T) {
 		n := faces["naive"][id]
 		if d := max(abs32(p.X0-n.X0), abs32(p.Y0-n.Y0), abs32(p.X1-n.X1), abs32(p.Y1-n.Y1)); d > 0.01 {
 			t.Errorf("frame %d: provider's face %v, naive's %v", id, p, n)
+		}
+		// The isolated emotion task's own detection gives the same crop,
+		// so the same probabilities as the Provider's chain.
+		pe, ie := emotion["provider"][id], emotion["isolated"][id]
+		for k := range pe {
+			if k >= len(ie) || math.Abs(float64(pe[k]-ie[k])) > 1e-5 {
+				t.Errorf("frame %d: emotion %v with the Provider, %v isolated", id, pe, ie)
+				break
+			}
 		}
 	}
 }

@@ -4,7 +4,7 @@
 # interleaved, then the medians per (runtime, mode, tasks, fps).
 #
 #   1. --fps 0: a frame is pushed when every task has finished the one
-#      before: throughput, 1 to 4 tasks, provider against both naive modes.
+#      before: throughput, 1 to 4 tasks, provider against the naive modes (naive, naive-tfjs, isolated).
 #   2. --fps FPS_WASM / FPS_NATIVE: frames at a camera's pace, near the
 #      lanes' capacity, so tasks compete: the top task's p95 against solo.
 #
@@ -62,7 +62,7 @@ for (const [k, g] of groups) {
     rps: med(g.map((r) => r.results_per_sec)), fps: med(g.map((r) => r.frames_complete_per_sec)),
     p95: med(g.map((r) => face(r).p95_ms)),
   };
-  if (r0.mode !== 'provider') naive.set([r0.label, r0.runtime, r0.fps, r0.tasks, r0.mode].join('|'), line);
+  if (r0.mode !== "provider") naive.set([r0.label, r0.runtime, r0.fps, r0.tasks, r0.mode].join('|'), line);
   console.log(`| ${r0.label} | ${r0.runtime} | ${r0.fps} | ${r0.tasks} | ${r0.mode} | ${g.length} | ${f(line.rps)} | ${f(line.fps, 2)} | ${f(r0.views_prepared_per_frame, 2)} | ` +
     `${f(med(g.map((r) => face(r).p50_ms)))} | ${f(line.p95)} | ${r0.tasks > 1 ? f(med(g.map((r) => r.top_p95_vs_solo)), 2) : '-'} | ` +
     `${med(g.map((r) => r.per_task.reduce((a, t) => a + t.dropped, 0)))} | ${f(med(g.map((r) => r.memory.heap_inuse_bytes / 2 ** 20)))} | ` +
@@ -73,7 +73,7 @@ for (const [k, g] of groups) {
   const r0 = g[0];
   if (r0.mode !== 'provider') continue;
   const p = med(g.map((r) => r.results_per_sec));
-  const parts = ['naive', 'naive-tfjs'].map((m) => {
+  const parts = ['naive', 'naive-tfjs', 'isolated'].map((m) => {
     const n = naive.get([r0.label, r0.runtime, r0.fps, r0.tasks, m].join('|'));
     return n ? `${m} ${(p / n.rps).toFixed(2)}x` : '';
   }).filter(Boolean);

@@ -3,7 +3,7 @@
 // pipeline a user writes without it, in Node on a pool of workers (issue 6).
 //
 //   node scripts/source_bench.mjs [--frames N] [--fps F] [--tasks 1,2,3,4]
-//     [--mode provider,naive] [--workers 2] [--repeats R]
+//     [--mode provider,naive,isolated] [--workers 2] [--repeats R]
 //
 // The input is a recorded sequence of 640x480 RGBA frames, made before any
 // timing from the astronaut photo: a 4:3 window shrinking from 512 to 384
@@ -17,7 +17,10 @@
 // naive: each task prepares its own input in plain JS from the RGBA frame,
 // same geometry, then model.detect / model.run on the pool; the emotion
 // task crops the faces the face task found on the frame and runs them as
-// one batch. Closed loop (--fps 0, default): the next frame goes in once
+// one batch. isolated: as naive, but each task a pipeline of its own that
+// shares nothing: the emotion task runs the face detector on its own view
+// of the frame first (face-api.js's detectAllFaces().withFaceExpressions()).
+// Closed loop (--fps 0, default): the next frame goes in once
 // every task has answered the current one. Paced (--fps F): frames come on
 // a timer regardless; a busy task takes the newest frame when it is free
 // (the older ones count as dropped).
@@ -290,14 +293,26 @@ async function runProvider(ctx, nTasks, frames) {
   return { recs, wallMs, timeouts, prepared: m.provider.prepared, shared: m.provider.shared, providerFrames: m.provider.frames, sourceWorkerBytes };
 }
 
-async function runNaive(ctx, nTasks, frames) {
+async function runNaive(ctx, nTasks, frames, isolated = false) {
   const { models } = ctx;
   const recs = TASKS.slice(0, nTasks).map((t) => new Record(t.name, t.priority));
   const t0s = [];
   let prepared = 0;
   const emoName = models.emotion.info.outputs[0].name, batchFree = models.emotion.info.inputs[0].shape[0] < 0;
   const mobName = models.mobilenet.info.outputs[0].name;
+  // The face view, the detector and its boxes in frame pixels: the face
+  // task's work, and in isolated mode the emotion task's first step too.
+  const findFaces = async (frame) => {
+    const input = prepareView(frame, [0, 0, FW, FH], 256, 256, { letterbox: true, ...unit });
+    prepared++;
+    const dets = await models.blazeface.detect(input, { minScore: 0.5, iou: 0.3, maxOut: 8 });
+    // Back to frame pixels: the letterbox scale and offset.
+    const k = Math.min(256 / FW, 256 / FH), dx = (256 - FW * k) / 2, dy = (256 - FH * k) / 2;
+    const boxes = dets.map((d) => [(d.box[0] * 256 - dx) / k, (d.box[1] * 256 - dy) / k, (d.box[2] * 256 - dx) / k, (d.box[3] * 256 - dy) / k]);
+    return { dets, boxes };
+  };
   const emotionAgent = nTasks >= 2 && new Agent(recs[1], async ({ f, t0, boxes }) => {
+    if (isolated) boxes = (await findFaces(frames[f - 1])).boxes;
     if (boxes.length === 0) return recs[1].answer(f, null);
     const crops = boxes.map((b) => { prepared++; return prepareView(frames[f - 1], squareCrop(b, 1.2), 64, 64, { gray: true, ...unit }); });
     let probs;
@@ -309,15 +324,9 @@ async function runNaive(ctx, nTasks, frames) {
     recs[1].add(f, now() - t0, { frame: f, boxes, outputs: { [emoName]: probs }, batch: boxes.length });
   });
   const faceAgent = new Agent(recs[0], async ({ f, t0 }) => {
-    const frame = frames[f - 1];
-    const input = prepareView(frame, [0, 0, FW, FH], 256, 256, { letterbox: true, ...unit });
-    prepared++;
-    const dets = await models.blazeface.detect(input, { minScore: 0.5, iou: 0.3, maxOut: 8 });
-    // Back to frame pixels: the letterbox scale and offset.
-    const k = Math.min(256 / FW, 256 / FH), dx = (256 - FW * k) / 2, dy = (256 - FH * k) / 2;
-    const boxes = dets.map((d) => [(d.box[0] * 256 - dx) / k, (d.box[1] * 256 - dy) / k, (d.box[2] * 256 - dx) / k, (d.box[3] * 256 - dy) / k]);
+    const { dets, boxes } = await findFaces(frames[f - 1]);
     recs[0].add(f, now() - t0, { frame: f, detections: dets.map((d, i) => ({ ...d, box: boxes[i] })), boxes });
-    if (emotionAgent) emotionAgent.offer({ f, t0, boxes });
+    if (emotionAgent && !isolated) emotionAgent.offer({ f, t0, boxes });
   });
   const classifier = (rec) => new Agent(rec, async ({ f, t0 }) => {
     const input = prepareView(frames[f - 1], [0, 0, FW, FH], 128, 128, { std: 255 });
@@ -326,6 +335,7 @@ async function runNaive(ctx, nTasks, frames) {
     rec.add(f, now() - t0, { frame: f, outputs: { [mobName]: out[mobName] } });
   });
   const roots = [faceAgent];
+  if (isolated && emotionAgent) roots.push(emotionAgent);
   if (nTasks >= 3) roots.push(classifier(recs[2]));
   if (nTasks >= 4) roots.push(classifier(recs[3]));
   const { wallMs, timeouts } = await drive(frames, recs, (f) => {
@@ -340,7 +350,7 @@ async function runNaive(ctx, nTasks, frames) {
 
 async function measure(ctx, mode, nTasks, frames) {
   const load0 = loadavg()[0];
-  const r = await (mode === "provider" ? runProvider : runNaive)(ctx, nTasks, frames);
+  const r = mode === "provider" ? await runProvider(ctx, nTasks, frames) : await runNaive(ctx, nTasks, frames, mode === "isolated");
   const info = await ctx.enn.info();
   const n = frames.length;
   const results = r.recs.reduce((s, x) => s + x.runs, 0);
@@ -415,11 +425,12 @@ function rounded(o) {
 }
 
 function table(lines) {
-  const rows = [["mode", "tasks", "fps", "res/s", "frm/s", "vs naive", "views/frm", "face p50/p95", "p95/solo", "other p95 (ms)", "dropped", "rss/wrk MB", "load"]];
+  const rows = [["mode", "tasks", "fps", "res/s", "frm/s", "vs naive", "vs isolated", "views/frm", "face p50/p95", "p95/solo", "other p95 (ms)", "dropped", "rss/wrk MB", "load"]];
   for (const l of lines) {
     const top = l.perTask[0];
     rows.push([l.mode, String(l.tasks), String(l.fps), round(l.resultsPerSec).toString(), round(l.framesPerSec).toString(),
       l.throughputVsNaive !== undefined ? round(l.throughputVsNaive, 2) + "x" : "",
+      l.throughputVsIsolated !== undefined ? round(l.throughputVsIsolated, 2) + "x" : "",
       round(l.viewsPerFrame, 2).toString(), `${round(top.p50Ms, 0)}/${round(top.p95Ms, 0)}`,
       l.topP95VsSolo !== undefined ? round(l.topP95VsSolo, 2) + "x" : "",
       l.perTask.slice(1).map((t) => `${t.name} ${round(t.p95Ms, 0)}`).join(", "),
@@ -449,8 +460,8 @@ async function main() {
   const taskCounts = args.tasks.split(",").map(Number);
   const modes = args.mode.split(",");
   if (!(nFrames >= 1) || !(fps >= 0) || taskCounts.some((n) => !(n >= 1 && n <= 4)) ||
-    modes.some((m) => m !== "provider" && m !== "naive") || !(repeats >= 1)) {
-    console.error("usage: node scripts/source_bench.mjs [--frames N] [--fps F] [--tasks 1,2,3,4] [--mode provider,naive] [--workers 2] [--repeats R]");
+    modes.some((m) => !["provider", "naive", "isolated"].includes(m)) || !(repeats >= 1)) {
+    console.error("usage: node scripts/source_bench.mjs [--frames N] [--fps F] [--tasks 1,2,3,4] [--mode provider,naive,isolated] [--workers 2] [--repeats R]");
     process.exit(2);
   }
   cfg.fps = fps;
@@ -512,6 +523,8 @@ async function main() {
     if (l.mode !== "provider") continue;
     const naive = lines.find((x) => x.mode === "naive" && x.tasks === l.tasks);
     if (naive) l.throughputVsNaive = l.resultsPerSec / naive.resultsPerSec;
+    const iso = lines.find((x) => x.mode === "isolated" && x.tasks === l.tasks);
+    if (iso) l.throughputVsIsolated = l.resultsPerSec / iso.resultsPerSec;
   }
   for (const l of lines) console.log(JSON.stringify(rounded(l)));
   console.error(`\n${nFrames} frames ${FW}x${FH}, ${fps > 0 ? fps + " fps paced" : "closed loop"}, ${nWorkers} workers, medians of ${repeats}, load ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);

@@ -25,8 +25,8 @@ type prepScratch struct {
 }
 
 // horizontalRGB reduces nr source rows from r0 to the view's width, three
-// channels read at byte offsets c0, c1, c2 of each RGBA pixel.
-func (s *prepScratch) horizontalRGB(rows []float32, f *Frame, r0, nr, W int, c0, c1, c2 int) {
+// channels, in RGB order or, with bgr, BGR.
+func (s *prepScratch) horizontalRGB(rows []float32, f *Frame, r0, nr, W int, bgr bool) {
 	xs, xi, xw := s.x.start, s.x.idx, s.x.w
 	stride := f.Width * 4
 	for r := 0; r < nr; r++ {
@@ -37,15 +37,22 @@ func (s *prepScratch) horizontalRGB(rows []float32, f *Frame, r0, nr, W int, c0,
 		out := rows[r*W*3 : (r+1)*W*3]
 		for o := 0; o < W; o++ {
 			var a0, a1, a2 float32
-			for k := xs[o]; k < xs[o+1]; k++ {
-				p := src[int(xi[k])*4:]
-				p = p[:4]
-				w := xw[k]
-				a0 += w * float32(p[c0])
-				a1 += w * float32(p[c1])
-				a2 += w * float32(p[c2])
+			ii := xi[xs[o]:xs[o+1]]
+			ww := xw[xs[o]:xs[o+1]]
+			ww = ww[:len(ii)]
+			for k, x := range ii {
+				// One bounds check a tap: the pixel as an array.
+				p := (*[4]byte)(src[int(x)*4:])
+				w := ww[k]
+				a0 += w * float32(p[0])
+				a1 += w * float32(p[1])
+				a2 += w * float32(p[2])
 			}
-			out[o*3], out[o*3+1], out[o*3+2] = a0, a1, a2
+			if bgr {
+				a0, a2 = a2, a0
+			}
+			q := (*[3]float32)(out[o*3:])
+			q[0], q[1], q[2] = a0, a1, a2
 		}
 	}
 }
@@ -62,10 +69,12 @@ func (s *prepScratch) horizontalGray(rows []float32, f *Frame, r0, nr, W int) {
 		out := rows[r*W : (r+1)*W]
 		for o := range out {
 			var a float32
-			for k := xs[o]; k < xs[o+1]; k++ {
-				p := src[int(xi[k])*4:]
-				p = p[:3]
-				a += xw[k] * (0.2989*float32(p[0]) + 0.587*float32(p[1]) + 0.114*float32(p[2]))
+			ii := xi[xs[o]:xs[o+1]]
+			ww := xw[xs[o]:xs[o+1]]
+			ww = ww[:len(ii)]
+			for k, x := range ii {
+				p := (*[4]byte)(src[int(x)*4:])
+				a += ww[k] * (0.2989*float32(p[0]) + 0.587*float32(p[1]) + 0.114*float32(p[2]))
 			}
 			out[o] = a
 		}
@@ -161,10 +170,8 @@ func (s *prepScratch) prepare(dst []float32, f *Frame, v View, b Box) error {
 	switch v.color() {
 	case "gray":
 		s.horizontalGray(rows, f, r0, nr, W)
-	case "bgr":
-		s.horizontalRGB(rows, f, r0, nr, W, 2, 1, 0)
 	default:
-		s.horizontalRGB(rows, f, r0, nr, W, 0, 1, 2)
+		s.horizontalRGB(rows, f, r0, nr, W, v.color() == "bgr")
 	}
 
 	// Vertical pass: each view row blends whole source rows, then the
@@ -186,6 +193,7 @@ func (s *prepScratch) prepare(dst []float32, f *Frame, v View, b Box) error {
 		clear(acc)
 		for k := ys[o]; k < ys[o+1]; k++ {
 			row := rows[(int(yi[k])-r0)*n : (int(yi[k])-r0+1)*n]
+			row = row[:len(acc)]
 			w := yw[k]
 			for i, x := range row {
 				acc[i] += w * x

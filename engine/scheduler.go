@@ -118,6 +118,14 @@ type SchedulerOptions struct {
 	Adapt time.Duration
 	// Now is the clock (default time.Now). Waits use real timers.
 	Now func() time.Time
+	// Prefetch makes each pushed frame's views for the tasks that will
+	// read it as soon as it comes, on a goroutine of its own, highest
+	// priority first, so that a lane finds its task's input made. It pays
+	// where the lanes' compute runs elsewhere (Web Workers reached through
+	// JS, a peer): the views are made while the lanes run the frame
+	// before. A view of a frame that a newer one replaces before its
+	// turn is not made.
+	Prefetch bool
 }
 
 // ErrClosed is returned by a Scheduler that has been closed.
@@ -145,11 +153,16 @@ type Scheduler struct {
 	claim  []bool
 
 	closed   bool
-	seq      uint64 // frames pushed
-	latest   job    // the newest frame, when seq > 0
-	lastPush time.Time
-	framePer time.Duration // moving average of the push interval
-	vnow     float64       // virtual time of the last dispatched run
+	quit     chan struct{} // closed by Close
+	prefetch chan struct{} // a frame to prefetch (Prefetch)
+	// prefetchRounds counts the frames prefetchLoop looked at, and
+	// prefetchSkips the views it left to the lanes (for the tests).
+	prefetchRounds, prefetchSkips uint64
+	seq                           uint64 // frames pushed
+	latest                        job    // the newest frame, when seq > 0
+	lastPush                      time.Time
+	framePer                      time.Duration // moving average of the push interval
+	vnow                          float64       // virtual time of the last dispatched run
 
 	timer   *time.Timer
 	timerAt time.Time // zero when no wake is pending
@@ -252,6 +265,7 @@ func NewScheduler(opt SchedulerOptions) (*Scheduler, error) {
 		claim:  make([]bool, len(opt.Lanes)),
 	}
 	s.cond = sync.NewCond(&s.mu)
+	s.quit = make(chan struct{})
 	for i, r := range opt.Lanes {
 		s.lanes = append(s.lanes, &lane{id: i, r: r})
 	}
@@ -259,7 +273,83 @@ func NewScheduler(opt SchedulerOptions) (*Scheduler, error) {
 	for _, l := range s.lanes {
 		go s.run(l)
 	}
+	if opt.Prefetch {
+		s.prefetch = make(chan struct{}, 1)
+		s.wg.Add(1)
+		go s.prefetchLoop()
+	}
 	return s, nil
+}
+
+// startsAt estimates when t can next start, from the runs' average lane
+// times: when its own run ends, or else when the first lane frees. Called
+// with s.mu held.
+func (s *Scheduler) startsAt(t *task) time.Time {
+	var first time.Time
+	for _, l := range s.lanes {
+		if l.task == nil {
+			if !t.running {
+				return s.now()
+			}
+			continue
+		}
+		end := l.start.Add(l.task.cost)
+		if l.task == t {
+			return end
+		}
+		if first.IsZero() || end.Before(first) {
+			first = end
+		}
+	}
+	return first
+}
+
+// prefetchLoop makes the newest frame's views for the tasks that read
+// frames and will run it (pending, and wanted under their rate), in
+// priority order; identical views are made once, and a lane asking for
+// one being made waits for it (Provider.View). It gives up on a frame
+// once a newer one is pushed.
+func (s *Scheduler) prefetchLoop() {
+	defer s.wg.Done()
+	var views []View
+	for {
+		select {
+		case <-s.quit:
+			return
+		case <-s.prefetch:
+		}
+		s.mu.Lock()
+		id := s.latest.id
+		// At a steady frame rate, a task busy (or waiting for a lane)
+		// past the next frame's expected push will run that frame, not
+		// this one: its view would be made for nothing.
+		next := s.lastPush.Add(s.framePer)
+		views = views[:0]
+		for _, t := range s.byPrio {
+			if t.parent != nil || !t.hasPend || t.pend.id != id || !t.wants(t.pend) {
+				continue
+			}
+			if s.framePer > 0 && s.startsAt(t).After(next) {
+				s.prefetchSkips++
+				continue
+			}
+			if !slices.ContainsFunc(views, func(v View) bool { return v.Key() == t.View.Key() }) {
+				views = append(views, t.View)
+			}
+		}
+		s.prefetchRounds++
+		s.mu.Unlock()
+		for _, v := range views {
+			s.mu.Lock()
+			stale := s.closed || s.latest.id != id
+			s.mu.Unlock()
+			if stale {
+				break
+			}
+			// An error is the lane's to report when it asks again.
+			s.prov.View(id, v, Box{})
+		}
+	}
 }
 
 // Provider returns the Provider the frames go through, for its Stats and
@@ -391,6 +481,12 @@ func (s *Scheduler) Push(f Frame) error {
 	}
 	s.control(now)
 	s.cond.Broadcast()
+	if s.prefetch != nil {
+		select {
+		case s.prefetch <- struct{}{}:
+		default: // already signalled: it reads s.latest
+		}
+	}
 	return nil
 }
 
@@ -400,6 +496,7 @@ func (s *Scheduler) Close() {
 	s.mu.Lock()
 	if !s.closed {
 		s.closed = true
+		close(s.quit)
 		if s.timer != nil {
 			s.timer.Stop()
 		}

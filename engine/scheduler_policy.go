@@ -28,6 +28,10 @@ import (
 //     important ones); when the lanes have room again rates come back,
 //     most important first, a step at a time.
 //     Latency stays bounded regardless: a task holds one pending input.
+//  5. Prefetch (SchedulerOptions.Prefetch): views are made when the frame
+//     comes, not when a lane starts, for the tasks that will run it: not
+//     for a task busy (or waiting for a lane) past the next frame's
+//     expected push, which will run that frame instead.
 
 // pick chooses the task lane l runs next, or returns when to look again.
 // Called with s.mu held.

@@ -840,3 +840,152 @@ func TestSchedulerClose(t *testing.T) {
 		t.Errorf("%d results were delivered after Close", m-n)
 	}
 }
+
+// TestSchedulerPrefetch holds the only lane on frame 1 while frame 2
+// arrives: with Prefetch, frame 2's views for every task that will read it
+// are made while the lane is held (the top task's and the lower one's; a
+// third task on the top task's view shares it), and the runs then read
+// them, with the same inputs as without. Without Prefetch nothing is made
+// until the lane asks.
+func TestSchedulerPrefetch(t *testing.T) {
+	grey := View{Width: 2, Height: 2, Color: "gray", Resize: "nearest"}
+	for _, prefetch := range []bool{true, false} {
+		g := &schedGate{started: make(chan uint64, 16), release: make(chan struct{})}
+		s := newSchedTest(t, SchedulerOptions{Lanes: []Runner{g}, Prefetch: prefetch})
+		var once sync.Once
+		t.Cleanup(func() { once.Do(func() { close(g.release) }) })
+		c := newSchedCollector()
+		for _, task := range []Task{{Name: "top", Priority: 2, View: schedIDView}, {Name: "low", View: grey}, {Name: "same", View: schedIDView}} {
+			if err := s.Add(task, c.on(task.Name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Push(schedFlatFrame(1)); err != nil {
+			t.Fatal(err)
+		}
+		if got := g.next(t, s); got != 1 {
+			t.Fatalf("prefetch %v: first run on frame %d, want 1", prefetch, got)
+		}
+		// Frame 1's two views are made (the lane's, and with Prefetch the
+		// other one); now frame 2 comes while the lane is held.
+		if prefetch {
+			schedWait(t, "frame 1's views", func() bool { return s.Provider().Stats().Prepared == 2 })
+		}
+		if err := s.Push(schedFlatFrame(2)); err != nil {
+			t.Fatal(err)
+		}
+		if prefetch {
+			schedWait(t, "frame 2's views made while the lane is held", func() bool { return s.Provider().Stats().Prepared == 4 })
+		} else {
+			time.Sleep(50 * time.Millisecond)
+			if n := s.Provider().Stats().Prepared; n != 1 {
+				t.Errorf("without prefetch: %d views made while the lane is held, want 1", n)
+			}
+		}
+		// The lane runs frame 2 for each task (frame 1 for top, then the
+		// newest for each); every run's input is its frame's view.
+		g.free(t)
+		for range 3 {
+			if got := g.next(t, s); got != 2 {
+				t.Errorf("prefetch %v: a run on frame %d, want 2", prefetch, got)
+			}
+			g.free(t)
+		}
+		schedWait(t, "four results", func() bool { return c.count("top")+c.count("low")+c.count("same") == 4 })
+		st := s.Provider().Stats()
+		want := uint64(3) // frame 1's id view, frame 2's id and grey views
+		if prefetch {
+			want = 4 // and frame 1's grey view, made for "low" before frame 2 replaced it
+		}
+		if st.Prepared != want {
+			t.Errorf("prefetch %v: %d views made in all, want %d", prefetch, st.Prepared, want)
+		}
+		for _, name := range []string{"low", "same"} {
+			if rs := c.get(name); len(rs) != 1 || rs[0].Frame != 2 || math.Round(float64(rs[0].Outputs[0][0])) != 2 {
+				t.Errorf("prefetch %v: %s results %+v, want one on frame 2 reading 2", prefetch, name, rs)
+			}
+		}
+		s.Close()
+	}
+}
+
+// schedClock is a clock a test moves by hand.
+type schedClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *schedClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *schedClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestSchedulerPrefetchSkipsReplaced: at a steady frame rate faster than
+// the task, a frame pushed while the task is busy past the next frame's
+// expected push is replaced before the task can start on it, so its view
+// is not prefetched; the frame that will be the newest when the run ends
+// is. The clock is the test's: the task's run takes 100 ms, and frames
+// come every 5 ms, then one after a pause.
+func TestSchedulerPrefetchSkipsReplaced(t *testing.T) {
+	clock := &schedClock{t: time.Unix(1000, 0)}
+	g := &schedGate{started: make(chan uint64, 16), release: make(chan struct{})}
+	s := newSchedTest(t, SchedulerOptions{Lanes: []Runner{g}, Prefetch: true, Now: clock.now})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(g.release) }) })
+	c := newSchedCollector()
+	if err := s.Add(Task{Name: "a", View: schedIDView}, c.on("a")); err != nil {
+		t.Fatal(err)
+	}
+	rounds := func() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return s.prefetchRounds }
+	skips := func() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return s.prefetchSkips }
+	// push pushes a frame and waits until prefetchLoop has looked at it.
+	push := func(id uint64) {
+		t.Helper()
+		before := rounds()
+		if err := s.Push(schedFlatFrame(id)); err != nil {
+			t.Fatal(err)
+		}
+		schedWait(t, "prefetch to look at frame "+strconv.FormatUint(id, 10), func() bool { return rounds() > before })
+	}
+	push(1)
+	if got := g.next(t, s); got != 1 {
+		t.Fatalf("first run on frame %d, want 1", got)
+	}
+	clock.add(5 * time.Millisecond)
+	push(2) // 5 ms on: the frame period; the run's cost is not known yet, so made
+	schedWait(t, "frame 2's view", func() bool { return s.Provider().Stats().Prepared == 2 })
+	clock.add(95 * time.Millisecond)
+	g.free(t) // the first run took 100 ms; the lane starts frame 2 at once
+	if got := g.next(t, s); got != 2 {
+		t.Fatalf("second run on frame %d, want 2", got)
+	}
+	clock.add(5 * time.Millisecond)
+	push(3) // the run ends ~95 ms on, the next frame is due well before
+	clock.add(5 * time.Millisecond)
+	push(4)
+	if n, k := s.Provider().Stats().Prepared, skips(); n != 2 || k != 2 {
+		t.Errorf("frames 3 and 4, pushed 5 and 10 ms into a 100 ms run: %d views made (want 2, frames 1 and 2), %d skipped (want 2)", n, k)
+	}
+	clock.add(85 * time.Millisecond)
+	push(5) // 5 ms before the run should end, the period now ~24 ms: this frame is the one
+	schedWait(t, "frame 5's view", func() bool { return s.Provider().Stats().Prepared == 3 })
+	g.free(t)
+	if got := g.next(t, s); got != 5 {
+		t.Fatalf("third run on frame %d, want 5", got)
+	}
+	g.free(t)
+	schedWait(t, "three results", func() bool { return c.count("a") == 3 })
+	if n := s.Provider().Stats().Prepared; n != 3 {
+		t.Errorf("%d views made in all, want 3 (frames 1, 2, 5)", n)
+	}
+	if m := schedMetricsOf(s, "a"); m.Dropped != 2 {
+		t.Errorf("dropped %d, want 2 (frames 3, 4)", m.Dropped)
+	}
+}

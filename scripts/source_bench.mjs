@@ -468,7 +468,7 @@ async function main() {
   cfg.waitMs = waitMs;
   const img = readPNG(photo);
   const frames = recordFrames(img, nFrames);
-  const enn = await EdgeNN.start({ workers: nWorkers, baseURL: join(root, "build") });
+  const enn = await EdgeNN.start({ workers: nWorkers, baseURL: process.env.EDGENN_BUILD ?? join(root, "build") });
   const runModels = join(root, "build", "run-models");
   const models = {
     blazeface: await enn.load(join(runModels, "blazeface.enn")),

@@ -91,7 +91,9 @@ func sourceNew(args []js.Value) (any, error) {
 		return nil, errors.New("a source needs 1..64 lanes, got " + strconv.Itoa(n))
 	}
 	src := &source{onLane: args[1], onResult: args[2], dets: map[string][]any{}}
-	opt := engine.SchedulerOptions{}
+	// The views are made here while the pool's workers run: prefetching
+	// them overlaps the two.
+	opt := engine.SchedulerOptions{Prefetch: true}
 	if len(args) > 3 && args[3].Type() == js.TypeObject {
 		opt.Provider.MaxFrames = intField(args[3], "maxFrames")
 		opt.Provider.MaxBytes = intField(args[3], "maxBytes")

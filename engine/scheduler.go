@@ -70,6 +70,14 @@ type Task struct {
 	// Boxes turns the task's outputs into boxes in frame pixels; set it on
 	// a task that others chain from (a detector's decode).
 	Boxes func(outputs [][]float32, frameW, frameH int) ([]Box, error)
+	// MaxRuns is how many lanes may run the task at once, each run on a
+	// newer frame than the one before (default 1; at most the lanes). It
+	// lets a task slower than the frames keep up with them over several
+	// lanes, as a detector on a pool of workers, where one run at a time
+	// leaves the other lanes idle. Results are still delivered one at a
+	// time and in frame order: a run finishing after a newer frame's
+	// result is dropped (counted in Dropped).
+	MaxRuns int
 }
 
 // Result is one run of a task.
@@ -188,6 +196,7 @@ type lane struct {
 	r     Runner
 	task  *task // running, or nil
 	start time.Time
+	inbuf []float32 // a chained task's batch
 }
 
 // job is one pending input of a task.
@@ -218,15 +227,19 @@ type task struct {
 
 	pend    job
 	hasPend bool
-	running bool
+	running int // runs in progress, up to maxRuns
+	maxRuns int
 	removed bool
-	due     time.Time // earliest next start under the rate limit
-	eff     float64   // effective rate; 0 = no limit
-	shed    bool
-	vt      float64       // virtual time: lane seconds over weight
-	cost    time.Duration // moving average of a run's lane time
-	inbuf   []float32     // a chained task's batch (one run in flight)
-	lastBox int           // boxes in the last result (parents)
+	// lastFrame is the newest frame whose result was (being) delivered;
+	// delivering is set while one is.
+	lastFrame  uint64
+	delivering bool
+	due        time.Time // earliest next start under the rate limit
+	eff        float64   // effective rate; 0 = no limit
+	shed       bool
+	vt         float64       // virtual time: lane seconds over weight
+	cost       time.Duration // moving average of a run's lane time
+	lastBox    int           // boxes in the last result (parents)
 
 	runs, dropped, skipped, errs uint64
 	winRuns, winDropped          uint64
@@ -288,7 +301,7 @@ func (s *Scheduler) startsAt(t *task) time.Time {
 	var first time.Time
 	for _, l := range s.lanes {
 		if l.task == nil {
-			if !t.running {
+			if t.running < t.maxRuns {
 				return s.now()
 			}
 			continue
@@ -382,6 +395,9 @@ func (s *Scheduler) Add(t Task, onResult func(Result)) error {
 	if t.MaxBoxes == 0 {
 		t.MaxBoxes = 8
 	}
+	if t.MaxRuns < 0 || t.MaxRuns > len(s.lanes) {
+		return taskError(t.Name, "MaxRuns "+strconv.Itoa(t.MaxRuns)+" is outside 0.."+strconv.Itoa(len(s.lanes))+" (the lanes)")
+	}
 	if t.From == t.Name {
 		return taskError(t.Name, "chains from itself (a cycle)")
 	}
@@ -400,7 +416,7 @@ func (s *Scheduler) Add(t Task, onResult func(Result)) error {
 		return taskError(t.Name, "already added")
 	}
 	nt := &task{Task: t, on: onResult, weight: math.Exp2(float64(min(max(t.Priority, -8), 8))),
-		eff: t.Rate, laneRuns: make([]uint64, len(s.lanes)), addedAt: s.now(), order: s.added}
+		eff: t.Rate, laneRuns: make([]uint64, len(s.lanes)), addedAt: s.now(), order: s.added, maxRuns: max(t.MaxRuns, 1)}
 	s.added++
 	if t.From != "" {
 		p := s.byName[t.From]
@@ -586,11 +602,18 @@ func (s *Scheduler) run(l *lane) {
 		s.mu.Lock()
 		deliver := s.finish(l, t, j, &res, gone)
 		if deliver {
+			// One delivery at a time per task (MaxRuns > 1), in the
+			// frame order finish checked.
+			for t.delivering {
+				s.cond.Wait()
+			}
+			t.delivering = true
 			s.mu.Unlock()
 			t.on(res)
 			s.mu.Lock()
+			t.delivering = false
 		}
-		t.running = false
+		t.running--
 		s.cond.Broadcast()
 	}
 }
@@ -599,7 +622,7 @@ func (s *Scheduler) run(l *lane) {
 func (s *Scheduler) start(l *lane, t *task, now time.Time) job {
 	j := t.pend
 	t.pend, t.hasPend = job{}, false
-	t.running = true
+	t.running++
 	l.task, l.start = t, now
 	if t.eff > 0 {
 		// The next start is a period on, less up to a quarter period of
@@ -644,8 +667,8 @@ func (s *Scheduler) exec(l *lane, t *task, j job) (res Result, gone bool) {
 		// Boxes whose view cannot be made (outside the frame, empty) are
 		// left out; Result.Boxes lists those run.
 		n := t.View.Len()
-		if need := n * len(j.boxes); cap(t.inbuf) < need {
-			t.inbuf = make([]float32, need)
+		if need := n * len(j.boxes); cap(l.inbuf) < need {
+			l.inbuf = make([]float32, need)
 		}
 		var first error
 		run := make([]Box, 0, len(j.boxes))
@@ -660,14 +683,14 @@ func (s *Scheduler) exec(l *lane, t *task, j job) (res Result, gone bool) {
 				}
 				continue
 			}
-			copy(t.inbuf[n*len(run):], v)
+			copy(l.inbuf[n*len(run):], v)
 			run = append(run, b)
 		}
 		if len(run) == 0 {
 			res.Err = taskError(t.Name, first.Error())
 			return res, false
 		}
-		in, res.Batch, res.Boxes = t.inbuf[:n*len(run)], len(run), run
+		in, res.Batch, res.Boxes = l.inbuf[:n*len(run)], len(run), run
 	}
 	outs, err := l.r.Run(t.Name, res.Batch, in)
 	if err != nil {
@@ -717,12 +740,16 @@ func (s *Scheduler) finish(l *lane, t *task, j job, res *Result, gone bool) bool
 		t.cost += (d - t.cost) / 5
 	}
 	t.vt += d.Seconds() / t.weight
-	if gone {
+	// gone: the frame aged out before the run could read it. Below the
+	// frame of a result already delivered (MaxRuns > 1, a newer frame's
+	// run finished first): in order, this one comes too late.
+	if gone || j.id <= t.lastFrame {
 		t.dropped++
 		t.winDropped++
 		s.control(now)
 		return false
 	}
+	t.lastFrame = j.id
 	res.Compute = d
 	res.Latency = now.Sub(j.pushed)
 	t.runs++
@@ -765,13 +792,13 @@ func (s *Scheduler) offer(t *task, j job) {
 		} else {
 			t.skipped++
 		}
-	} else if !t.running {
+	} else if t.running == 0 {
 		// A task coming back from idle keeps at most fairLag of credit
 		// over the tasks that kept busy: enough that a light task idle
 		// between frames still gets its turn, too little to bank time.
 		v, any := 0.0, false
 		for _, o := range s.tasks {
-			if o != t && (o.hasPend || o.running) && (!any || o.vt < v) {
+			if o != t && (o.hasPend || o.running > 0) && (!any || o.vt < v) {
 				v, any = o.vt, true
 			}
 		}

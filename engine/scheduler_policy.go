@@ -41,7 +41,7 @@ func (s *Scheduler) pick(l *lane, now time.Time) (*task, time.Time) {
 	c := s.cands[:0]
 	minVT := math.Inf(1)
 	for _, t := range s.tasks {
-		if t.running || !t.hasPend || !t.wants(t.pend) {
+		if t.running >= t.maxRuns || !t.hasPend || !t.wants(t.pend) {
 			continue
 		}
 		if now.Before(t.due) {
@@ -112,7 +112,7 @@ func (s *Scheduler) reserved(l *lane, c *task, now time.Time, minVT float64) (ti
 		if h.vt > minVT+fairLag {
 			continue // over its share: it waits its turn
 		}
-		if h.running {
+		if h.running > 0 {
 			// It will want a lane again; count on its own.
 			for i, o := range s.lanes {
 				if o.task == h {
@@ -158,7 +158,7 @@ func (s *Scheduler) settleReservation(now time.Time) {
 	h := s.resTask
 	switch {
 	case h == nil:
-	case h.running || (h.hasPend && h.wants(h.pend)):
+	case h.running > 0 || (h.hasPend && h.wants(h.pend)):
 		s.resTask, s.resMisses = nil, 0
 	case now.After(s.resBy):
 		s.resTask = nil
@@ -183,10 +183,11 @@ func (s *Scheduler) expectReady(t *task, now time.Time, depth int) (r, recheck t
 		if p.lastBox == 0 {
 			return time.Time{}, time.Time{}, false
 		}
-		if p.running {
+		if p.running > 0 {
+			r = time.Time{}
 			for _, o := range s.lanes {
 				if o.task == p {
-					r = later(o.start.Add(p.cost), now)
+					r = earliest(r, later(o.start.Add(p.cost), now))
 				}
 			}
 			recheck = r.Add(p.cost/2 + time.Millisecond)

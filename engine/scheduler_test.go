@@ -495,7 +495,7 @@ func TestSchedulerPickReservesLane(t *testing.T) {
 	s.freeAt, s.claim = make([]time.Time, 2), make([]bool, 2)
 	mk := func(name string, prio int, cost time.Duration) *task {
 		t := &task{Task: Task{Name: name, Priority: prio, View: schedIDView}, weight: math.Exp2(float64(prio)), cost: cost,
-			laneRuns: make([]uint64, 2), order: uint64(len(s.tasks))}
+			laneRuns: make([]uint64, 2), order: uint64(len(s.tasks)), maxRuns: 1}
 		s.tasks = append(s.tasks, t)
 		s.byPrio = append([]*task{t}, s.byPrio...) // added lowest priority last
 		return t
@@ -505,7 +505,7 @@ func TestSchedulerPickReservesLane(t *testing.T) {
 	top := mk("top", 2, 5*time.Millisecond)
 	// Frames every 20ms, the last 15ms ago; lane 0 runs low since 1ms ago.
 	s.framePer, s.lastPush = 20*time.Millisecond, now.Add(-15*time.Millisecond)
-	s.lanes[0].task, s.lanes[0].start, low.running = low, now.Add(-time.Millisecond), true
+	s.lanes[0].task, s.lanes[0].start, low.running = low, now.Add(-time.Millisecond), 1
 	mid.pend, mid.hasPend = job{id: 1, at: s.lastPush}, true
 
 	got, wake := s.pick(s.lanes[1], now)
@@ -988,4 +988,137 @@ func TestSchedulerPrefetchSkipsReplaced(t *testing.T) {
 	if m := schedMetricsOf(s, "a"); m.Dropped != 2 {
 		t.Errorf("dropped %d, want 2 (frames 3, 4)", m.Dropped)
 	}
+}
+
+// schedFrameGate is a Runner that holds each run until the test releases
+// that frame's run, so runs on several lanes can finish in any order.
+type schedFrameGate struct {
+	started chan uint64
+	mu      sync.Mutex
+	rel     map[uint64]chan struct{}
+}
+
+func (g *schedFrameGate) ch(id uint64) chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.rel[id] == nil {
+		g.rel[id] = make(chan struct{})
+	}
+	return g.rel[id]
+}
+
+func (g *schedFrameGate) Run(task string, batch int, input []float32) ([][]float32, error) {
+	id := uint64(math.Round(float64(input[0])))
+	g.started <- id
+	<-g.ch(id)
+	return [][]float32{{input[0]}}, nil
+}
+
+func (g *schedFrameGate) next(t *testing.T) uint64 {
+	t.Helper()
+	select {
+	case id := <-g.started:
+		return id
+	case <-time.After(20 * time.Second):
+		t.Fatal("no run started in 20s")
+		return 0
+	}
+}
+
+// TestSchedulerMaxRuns: a task with MaxRuns 2 on two lanes runs frame 2
+// while frame 1 is still running; a third frame waits for a lane. Frame 2
+// finishing first is delivered, frame 1 after it is dropped as too late,
+// and the delivery order is the frame order. With MaxRuns 1 (the default)
+// the second lane stays idle for the task, and MaxRuns above the lanes is
+// refused.
+func TestSchedulerMaxRuns(t *testing.T) {
+	g := &schedFrameGate{started: make(chan uint64, 16), rel: map[uint64]chan struct{}{}}
+	s := newSchedTest(t, SchedulerOptions{Lanes: []Runner{g, g}})
+	t.Cleanup(func() {
+		for id := uint64(1); id <= 4; id++ {
+			select {
+			case <-g.ch(id):
+			default:
+				close(g.ch(id))
+			}
+		}
+	})
+	if err := s.Add(Task{Name: "x", View: schedIDView, MaxRuns: 3}, nil); err == nil || !strings.Contains(err.Error(), "MaxRuns 3 is outside 0..2") {
+		t.Errorf("MaxRuns 3 on 2 lanes: %v", err)
+	}
+	c := newSchedCollector()
+	if err := s.Add(Task{Name: "det", View: schedIDView, MaxRuns: 2}, c.on("det")); err != nil {
+		t.Fatal(err)
+	}
+	push := func(id uint64) {
+		t.Helper()
+		if err := s.Push(schedFlatFrame(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push(1)
+	if got := g.next(t); got != 1 {
+		t.Fatalf("first run on frame %d, want 1", got)
+	}
+	push(2)
+	if got := g.next(t); got != 2 {
+		t.Fatalf("second run on frame %d, want 2 while 1 runs", got)
+	}
+	push(3) // both lanes busy: pending
+	close(g.ch(2))
+	if got := g.next(t); got != 3 {
+		t.Fatalf("third run on frame %d, want 3 once frame 2's lane freed", got)
+	}
+	schedWait(t, "frame 2's result", func() bool { return c.count("det") == 1 })
+	close(g.ch(1)) // finishes after frame 2's result: too late
+	close(g.ch(3))
+	schedWait(t, "frame 3's result", func() bool { return c.count("det") == 2 })
+	var frames []uint64
+	for _, r := range c.get("det") {
+		frames = append(frames, r.Frame)
+	}
+	if !slices.Equal(frames, []uint64{2, 3}) {
+		t.Errorf("delivered frames %v, want [2 3]", frames)
+	}
+	schedWait(t, "frame 1's run booked", func() bool { return schedMetricsOf(s, "det").Dropped == 1 })
+	if m := schedMetricsOf(s, "det"); m.Runs != 2 || m.LaneRuns[0]+m.LaneRuns[1] != 2 {
+		t.Errorf("runs %d lane runs %v, want 2 delivered", m.Runs, m.LaneRuns)
+	}
+
+	// MaxRuns 1: frame 5 waits for the running frame 4, the other lane idle.
+	g2 := &schedFrameGate{started: make(chan uint64, 16), rel: map[uint64]chan struct{}{}}
+	s2 := newSchedTest(t, SchedulerOptions{Lanes: []Runner{g2, g2}})
+	t.Cleanup(func() {
+		for _, id := range []uint64{4, 5} {
+			select {
+			case <-g2.ch(id):
+			default:
+				close(g2.ch(id))
+			}
+		}
+	})
+	c2 := newSchedCollector()
+	if err := s2.Add(Task{Name: "det", View: schedIDView}, c2.on("det")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Push(schedFlatFrame(4)); err != nil {
+		t.Fatal(err)
+	}
+	if got := g2.next(t); got != 4 {
+		t.Fatalf("MaxRuns 1: first run on frame %d, want 4", got)
+	}
+	if err := s2.Push(schedFlatFrame(5)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-g2.started:
+		t.Fatalf("MaxRuns 1: frame %d started while frame 4 runs", id)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(g2.ch(4))
+	if got := g2.next(t); got != 5 {
+		t.Fatalf("MaxRuns 1: second run on frame %d, want 5", got)
+	}
+	close(g2.ch(5))
+	schedWait(t, "both results", func() bool { return c2.count("det") == 2 })
 }

@@ -4,6 +4,7 @@
 //
 //   node scripts/source_bench.mjs [--frames N] [--fps F] [--tasks 1,2,3,4]
 //     [--mode provider,naive,isolated] [--workers 2] [--repeats R]
+//     [--max-runs K]
 //
 // The input is a recorded sequence of 640x480 RGBA frames, made before any
 // timing from the astronaut photo: a 4:3 window shrinking from 512 to 384
@@ -13,7 +14,8 @@
 //   2 emotion   on each face, priority 1, square crop x1.2, 64x64 gray, x/127.5-1
 //   3 classify  MobileNet 0.25/128, priority 0, whole frame stretched, x/255
 //   4 classify2 the same MobileNet under a second name, the same view
-// provider: one Source, the tasks attached with those views (bilinear).
+// provider: one Source, the tasks attached with those views (bilinear); the
+// face detector may run on --max-runs workers at once (successive frames).
 // naive: each task prepares its own input in plain JS from the RGBA frame,
 // same geometry, then model.detect / model.run on the pool; the emotion
 // task crops the faces the face task found on the frame and runs them as
@@ -39,7 +41,7 @@ import { photo, readPNG, root } from "../wasm/jsapi/fixtures.mjs";
 
 const FW = 640, FH = 480;
 /** The run's settings (main sets them from the command line). */
-const cfg = { fps: 0, waitMs: 5000 };
+const cfg = { fps: 0, waitMs: 5000, maxRuns: 1 };
 const HAPPY = 3;
 const now = () => performance.now();
 
@@ -264,7 +266,7 @@ async function runProvider(ctx, nTasks, frames) {
   const cb = (rec) => (r) => rec.add(r.frame, now() - t0s[r.frame], r);
   const views = [
     () => src.attach(models.blazeface, { resize: [256, 256], fit: "letterbox", filter: "bilinear", ...unit }, cb(recs[0]),
-      { name: "face", priority: 2, minScore: 0.5 }),
+      { name: "face", priority: 2, minScore: 0.5, maxRuns: cfg.maxRuns }),
     () => src.attach(models.emotion, { crop: "face", square: true, enlarge: 1.2, filter: "bilinear", ...unit }, cb(recs[1]),
       { name: "emotion", priority: 1 }),
     () => src.attach(models.mobilenet, { filter: "bilinear", std: 255 }, cb(recs[2]), { name: "classify", priority: 0 }),
@@ -453,6 +455,7 @@ async function main() {
       workers: { type: "string", default: "2" },
       repeats: { type: "string", default: "1" },
       timeout: { type: "string", default: "5000" },
+      "max-runs": { type: "string", default: "1" },
     },
   });
   const nFrames = Number(args.frames), fps = Number(args.fps), nWorkers = Number(args.workers);
@@ -461,11 +464,12 @@ async function main() {
   const modes = args.mode.split(",");
   if (!(nFrames >= 1) || !(fps >= 0) || taskCounts.some((n) => !(n >= 1 && n <= 4)) ||
     modes.some((m) => !["provider", "naive", "isolated"].includes(m)) || !(repeats >= 1)) {
-    console.error("usage: node scripts/source_bench.mjs [--frames N] [--fps F] [--tasks 1,2,3,4] [--mode provider,naive,isolated] [--workers 2] [--repeats R]");
+    console.error("usage: node scripts/source_bench.mjs [--frames N] [--fps F] [--tasks 1,2,3,4] [--mode provider,naive,isolated] [--workers 2] [--repeats R] [--max-runs K]");
     process.exit(2);
   }
   cfg.fps = fps;
   cfg.waitMs = waitMs;
+  cfg.maxRuns = Number(args["max-runs"]);
   const img = readPNG(photo);
   const frames = recordFrames(img, nFrames);
   const enn = await EdgeNN.start({ workers: nWorkers, baseURL: process.env.EDGENN_BUILD ?? join(root, "build") });

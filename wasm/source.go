@@ -21,10 +21,13 @@ type source struct {
 	onLane   js.Value // (lane, task, batch, Float32Array) -> Promise<Float32Array[]>
 	onResult js.Value // (result object) -> void
 	rgba     []byte   // reused frame buffer
-	// dets holds, per detector task, the detections of its last run mapped
-	// to frame pixels; a task never runs twice at once, so the entry read
-	// by its result is the one its run wrote.
-	dets map[string][]any
+	// dets holds the detections (scores, keypoints) of detector runs not
+	// yet delivered, mapped to frame pixels, by the run's boxes: a task
+	// with MaxRuns > 1 has several runs in flight. detOrder bounds it
+	// (runs overtaken by a newer frame are never delivered).
+	dets       map[*engine.Box][]any
+	detOrder   []*engine.Box
+	isDetector map[string]bool
 }
 
 var sources = map[int]*source{}
@@ -90,7 +93,7 @@ func sourceNew(args []js.Value) (any, error) {
 	if n < 1 || n > 64 {
 		return nil, errors.New("a source needs 1..64 lanes, got " + strconv.Itoa(n))
 	}
-	src := &source{onLane: args[1], onResult: args[2], dets: map[string][]any{}}
+	src := &source{onLane: args[1], onResult: args[2], dets: map[*engine.Box][]any{}, isDetector: map[string]bool{}}
 	// The views are made here while the pool's workers run: prefetching
 	// them overlaps the two.
 	opt := engine.SchedulerOptions{Prefetch: true}
@@ -168,7 +171,7 @@ func viewArg(o js.Value) (engine.View, error) {
 }
 
 // sourceAttach(handle, task) adds a task: {name, priority, rate, from,
-// maxBoxes, view, inputShape, detector: {spec, outputShapes, minScore, iou,
+// maxBoxes, maxRuns, view, inputShape, detector: {spec, outputShapes, minScore, iou,
 // maxOut}}. The view must fit the model's input (inputShape without the
 // batch dimension).
 func sourceAttach(src *source, args []js.Value) (any, error) {
@@ -177,7 +180,7 @@ func sourceAttach(src *source, args []js.Value) (any, error) {
 	}
 	o := args[0]
 	t := engine.Task{Name: strField(o, "name"), Priority: intField(o, "priority"), Rate: numField(o, "rate", 0),
-		From: strField(o, "from"), MaxBoxes: intField(o, "maxBoxes")}
+		From: strField(o, "from"), MaxBoxes: intField(o, "maxBoxes"), MaxRuns: intField(o, "maxRuns")}
 	v, err := viewArg(o.Get("view"))
 	if err != nil {
 		return nil, errors.New("task " + strconv.Quote(t.Name) + ": " + err.Error())
@@ -200,7 +203,13 @@ func sourceAttach(src *source, args []js.Value) (any, error) {
 		t.Boxes = boxes
 	}
 	name := t.Name
-	return nil, src.s.Add(t, func(r engine.Result) { src.deliver(name, r) })
+	if err := src.s.Add(t, func(r engine.Result) { src.deliver(name, r) }); err != nil {
+		return nil, err
+	}
+	if t.Boxes != nil {
+		src.isDetector[name] = true
+	}
+	return nil, nil
 }
 
 // detector returns the Boxes function of a detector task: its outputs
@@ -221,10 +230,9 @@ func (src *source) detector(task string, v engine.View, d js.Value) (func([][]fl
 		}
 	}
 	minScore, iou, maxOut := float32(numField(d, "minScore", 0.5)), float32(numField(d, "iou", 0.3)), int(numField(d, "maxOut", 8))
-	var raw []float32
 	return func(outs [][]float32, fw, fh int) ([]engine.Box, error) {
-		var err error
-		if raw, err = det.Gather(outs, shapes, raw); err != nil {
+		raw, err := det.Gather(outs, shapes, nil)
+		if err != nil {
 			return nil, err
 		}
 		found, err := det.Decode(raw, minScore, iou, maxOut)
@@ -246,9 +254,22 @@ func (src *source) detector(task string, v engine.View, d js.Value) (func([][]fl
 			boxes = append(boxes, b)
 			dets = append(dets, map[string]any{"score": float64(f.Score), "box": boxJS(b), "keypoints": kps})
 		}
-		src.dets[task] = dets
+		if len(boxes) > 0 {
+			src.keepDets(&boxes[0], dets)
+		}
 		return boxes, nil
 	}, nil
+}
+
+// keepDets files a run's detections under its boxes until delivery,
+// keeping at most the 16 newest runs'.
+func (src *source) keepDets(key *engine.Box, dets []any) {
+	src.dets[key] = dets
+	src.detOrder = append(src.detOrder, key)
+	if len(src.detOrder) > 16 {
+		delete(src.dets, src.detOrder[0])
+		src.detOrder = slices.Delete(src.detOrder, 0, 1)
+	}
 }
 
 func boxJS(b engine.Box) []any {
@@ -272,8 +293,15 @@ func (src *source) deliver(task string, r engine.Result) {
 			boxes[i] = boxJS(b)
 		}
 		res["boxes"] = boxes
-		if d, ok := src.dets[task]; ok {
-			res["detections"] = d
+		if src.isDetector[task] {
+			res["detections"] = []any{}
+			if len(r.Boxes) > 0 {
+				if d, ok := src.dets[&r.Boxes[0]]; ok {
+					res["detections"] = d
+					delete(src.dets, &r.Boxes[0])
+					src.detOrder = slices.DeleteFunc(src.detOrder, func(k *engine.Box) bool { return k == &r.Boxes[0] })
+				}
+			}
 		}
 	}
 	src.onResult.Invoke(res)
@@ -304,6 +332,11 @@ func sourceMetrics(src *source, _ []js.Value) (any, error) {
 			"skipped": float64(m.Skipped), "errors": float64(m.Errors), "shed": m.Shed,
 			"rate": m.Rate, "targetRate": m.TargetRate, "effectiveRate": m.EffectiveRate, "computeMs": m.Compute.Seconds() * 1e3,
 			"p50Ms": m.P50.Seconds() * 1e3, "p95Ms": m.P95.Seconds() * 1e3, "share": m.Share}
+		lr := make([]any, len(m.LaneRuns))
+		for k, n := range m.LaneRuns {
+			lr[k] = float64(n)
+		}
+		tasks[i].(map[string]any)["laneRuns"] = lr
 	}
 	st := src.s.Provider().Stats()
 	return map[string]any{"tasks": tasks, "provider": map[string]any{"frames": float64(st.Frames), "agedOut": float64(st.AgedOut),

@@ -551,6 +551,14 @@ export interface AttachOptions {
   rate?: number;
   /** A chained task takes at most this many boxes a frame (default 8). */
   maxBoxes?: number;
+  /**
+   * How many of the pool's workers may run the task at once, each on a
+   * newer frame (default 1). A task slower than the frames (a detector)
+   * then keeps up over several workers instead of one; results still come
+   * one at a time in frame order, and a run overtaken by a newer frame's
+   * result is dropped (counted).
+   */
+  maxRuns?: number;
   /** The box set a detector produces (default "face" for BlazeFace). */
   boxes?: string;
   /** A detector's decoding: minimum score, NMS overlap, most detections. */
@@ -604,6 +612,8 @@ export interface TaskMetrics {
   p95Ms: number;
   /** Fraction of the workers' busy time. */
   share: number;
+  /** Runs on each of the pool's workers. */
+  laneRuns: number[];
 }
 
 /** Source.metrics(). */

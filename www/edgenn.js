@@ -1043,14 +1043,18 @@ export class Source {
     if (this._closed) throw fail("the source is closed");
     model._check();
     if (typeof callback !== "function") throw fail("attach: callback must be a function");
-    const o = checkOptions(options, ["name", "priority", "rate", "maxBoxes", "boxes", "minScore", "iou", "maxOut"], "attach");
+    const o = checkOptions(options, ["name", "priority", "rate", "maxBoxes", "maxRuns", "boxes", "minScore", "iou", "maxOut"], "attach");
+    const workers = this._enn._pool.slots.length;
+    if (o.maxRuns !== undefined && !(Number.isInteger(o.maxRuns) && o.maxRuns >= 0 && o.maxRuns <= workers)) {
+      throw fail(`attach: maxRuns must be an integer in 0..${workers} (the pool's workers), got ${o.maxRuns}`);
+    }
     const name = o.name ?? model.info.name ?? `task${this._tasks.size + 1}`;
     if (this._tasks.has(name)) throw fail(`attach: a task named "${name}" is already attached (name it with options.name)`);
     const input = model.info.inputs[0];
     if (model.info.inputs.length !== 1) throw fail(`attach: model "${model.info.name}" takes ${model.info.inputs.length} inputs; a source feeds one`);
     const v = viewSpec(view, input.shape);
     /** @type {any} */
-    const task = { name, priority: o.priority ?? 0, rate: o.rate ?? 0, maxBoxes: o.maxBoxes ?? 0, view: v, inputShape: input.shape.slice(1) };
+    const task = { name, priority: o.priority ?? 0, rate: o.rate ?? 0, maxBoxes: o.maxBoxes ?? 0, maxRuns: o.maxRuns ?? 0, view: v, inputShape: input.shape.slice(1) };
     if (v.crop && v.crop !== "box") {
       const parent = [...this._tasks].find(([, t]) => t.boxes === v.crop);
       if (!parent) throw fail(`attach: view crop "${v.crop}": no attached task produces "${v.crop}" boxes (attach the detector first)`);

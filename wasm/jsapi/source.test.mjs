@@ -117,6 +117,28 @@ describe("a source shared by four tasks", { skip: !existsSync(join(runModels, "b
     src.close();
   });
 
+  test("a detector with maxRuns 2 runs on both workers at once; results in frame order, each with its own detections", async () => {
+    const src = enn.source(null, { maxFrames: 4 });
+    await assert.rejects(src.attach(blazeface, { resize: [256, 256], fit: "letterbox", ...unit }, () => {}, { maxRuns: 3 }),
+      /maxRuns must be an integer in 0\.\.2 \(the pool's workers\), got 3/);
+    const faces = new Results();
+    await src.attach(blazeface, { resize: [256, 256], fit: "letterbox", ...unit }, faces.add, { maxRuns: 2, minScore: 0.5 });
+    const frames = 12;
+    for (let f = 1; f <= frames; f++) await src.push(frame);
+    await faces.next(frames);
+    const got = faces.all.map((r) => r.frame);
+    assert.ok(got.every((f, i) => i === 0 || f > got[i - 1]), `frames delivered ${got}`);
+    for (const r of faces.all) {
+      assert.equal(r.error, undefined, r.error?.message);
+      assert.equal(r.detections.length, 1, JSON.stringify(r.detections));
+      assert.deepEqual(r.detections.map((d) => d.box), r.boxes);
+    }
+    const t = (await src.metrics()).tasks[0];
+    assert.ok(t.laneRuns[0] > 0 && t.laneRuns[1] > 0, `runs per worker ${t.laneRuns}`);
+    assert.equal(t.runs + t.dropped, frames, JSON.stringify(t));
+    src.close();
+  });
+
   test("a pool worker that crashes is replaced and the source's runs go to the new one", async () => {
     const src = enn.source(null);
     const got = new Results();

@@ -12,7 +12,7 @@
 //	edgenn eval FILE.enn --data mnist
 //	edgenn serve [--addr 127.0.0.1:8080] [--www DIR] [--wasm DIR] [--models DIR]
 //	edgenn convert IN.onnx|model.json -o OUT.enn [--meta KEY=VALUE ...]
-//	edgenn pipeline [--tasks 1,2,3,4] [--mode provider|naive|naive-tfjs|isolated|both|all] [--fps N] [--lanes N] [--rounds N]
+//	edgenn pipeline [--tasks 1,2,3,4] [--mode provider|naive|naive-tfjs|isolated|both|all] [--fps N] [--lanes N] [--rounds N] [--max-runs N]
 //	edgenn worker --hub URL --room R --token T [--models DIR] [--name N] [--throttle X]
 package main
 

@@ -164,6 +164,7 @@ func cmdPipeline(args []string, stdout io.Writer) error {
 	lanes := fs.Int("lanes", defaultLanes(), "compute lanes (each holds one Session per task)")
 	minScore := fs.Float64("min-score", 0.5, "face detector score threshold")
 	rounds := fs.Int("rounds", 1, "times to run the modes, alternating")
+	maxRuns := fs.Int("max-runs", 1, "provider: lanes the face detector may run on at once (engine.Task.MaxRuns)")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -175,14 +176,14 @@ func cmdPipeline(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *frames < 2 || *frames > 100000 || *fps < 0 || *lanes < 1 || *lanes > 64 || *rounds < 1 || *rounds > 100 {
-		return fmt.Errorf("--frames must be in 2..100000, --fps not negative, --lanes in 1..64, --rounds in 1..100")
+	if *frames < 2 || *frames > 100000 || *fps < 0 || *lanes < 1 || *lanes > 64 || *rounds < 1 || *rounds > 100 || *maxRuns < 1 || *maxRuns > *lanes {
+		return fmt.Errorf("--frames must be in 2..100000, --fps not negative, --lanes in 1..64, --rounds in 1..100, --max-runs in 1..lanes")
 	}
 	seq, err := recordFrames(*photo, *frames)
 	if err != nil {
 		return err
 	}
-	b := &pipeBench{models: *models, frames: seq, fps: *fps, lanes: *lanes, minScore: float32(*minScore)}
+	b := &pipeBench{models: *models, frames: seq, fps: *fps, lanes: *lanes, minScore: float32(*minScore), maxRuns: *maxRuns}
 	// V8 first runs wasm as baseline code and optimises hot functions in
 	// the background over a second or more, so whatever runs first in a
 	// process runs slower. Every mode runs once unmeasured, with every task.
@@ -340,6 +341,7 @@ type pipeBench struct {
 	fps      float64
 	lanes    int
 	minScore float32
+	maxRuns  int // the face task's engine.Task.MaxRuns (provider)
 	// keep, when set, receives every result (the test reads them).
 	keep func(mode string, r engine.Result)
 }
@@ -578,7 +580,7 @@ func (b *pipeBench) run(mode string, n int) (*pipeReport, error) {
 	var p pipeline
 	switch mode {
 	case "provider":
-		p, err = newProviderPipeline(tasks, lanes, boxes, rec, b.keepFn(mode))
+		p, err = newProviderPipeline(tasks, lanes, boxes, rec, b.maxRuns, b.keepFn(mode))
 	default:
 		p = newNaivePipeline(tasks, lanes, boxes, rec, mode, b.keepFn(mode))
 	}
@@ -682,7 +684,7 @@ type providerPipeline struct {
 }
 
 func newProviderPipeline(tasks []pipeTask, lanes []engine.Sessions, boxes func([][]float32, int, int) ([]engine.Box, error),
-	rec *pipeRecorder, keep func(engine.Result)) (*providerPipeline, error) {
+	rec *pipeRecorder, maxRuns int, keep func(engine.Result)) (*providerPipeline, error) {
 	runners := make([]engine.Runner, len(lanes))
 	for i, l := range lanes {
 		runners[i] = l
@@ -695,7 +697,7 @@ func newProviderPipeline(tasks []pipeTask, lanes []engine.Sessions, boxes func([
 	for _, t := range tasks {
 		et := engine.Task{Name: t.name, Priority: t.priority, View: t.view, From: t.from, MaxBoxes: pipeMaxBoxes}
 		if t.name == "face" {
-			et.Boxes = boxes
+			et.Boxes, et.MaxRuns = boxes, maxRuns
 		}
 		err := s.Add(et, func(r engine.Result) {
 			nb := 0

@@ -74,9 +74,11 @@ type Task struct {
 	// newer frame than the one before (default 1; at most the lanes). It
 	// lets a task slower than the frames keep up with them over several
 	// lanes, as a detector on a pool of workers, where one run at a time
-	// leaves the other lanes idle. Results are still delivered one at a
-	// time and in frame order: a run finishing after a newer frame's
-	// result is dropped (counted in Dropped).
+	// leaves the other lanes idle. A further run takes only a lane no
+	// other task wants. Results are still delivered one at a time and in
+	// frame order: a run finishing after a newer frame's result is
+	// dropped (counted in Dropped). Natively, where each run already
+	// spreads its kernels over the cores, it only adds contention.
 	MaxRuns int
 }
 

@@ -28,7 +28,9 @@ import (
 //     important ones); when the lanes have room again rates come back,
 //     most important first, a step at a time.
 //     Latency stays bounded regardless: a task holds one pending input.
-//  5. Prefetch (SchedulerOptions.Prefetch): views are made when the frame
+//  5. A task with MaxRuns > 1 starts a further run while one is in
+//     progress only on a lane no task without a run wants.
+//  6. Prefetch (SchedulerOptions.Prefetch): views are made when the frame
 //     comes, not when a lane starts, for the tasks that will run it: not
 //     for a task busy (or waiting for a lane) past the next frame's
 //     expected push, which will run that frame instead.
@@ -58,6 +60,13 @@ func (s *Scheduler) pick(l *lane, now time.Time) (*task, time.Time) {
 	slices.SortFunc(c, func(a, b *task) int {
 		ea, eb := a.vt <= minVT+fairLag, b.vt <= minVT+fairLag
 		switch {
+		case (a.running > 0) != (b.running > 0):
+			// A task's second run at once (MaxRuns) takes only a lane
+			// no other task wants.
+			if a.running > 0 {
+				return 1
+			}
+			return -1
 		case ea != eb:
 			if ea {
 				return -1

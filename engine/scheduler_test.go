@@ -1122,3 +1122,80 @@ func TestSchedulerMaxRuns(t *testing.T) {
 	close(g2.ch(5))
 	schedWait(t, "both results", func() bool { return c2.count("det") == 2 })
 }
+
+// schedTaskGate holds each run until the test releases that task's run on
+// that frame ("task/frame").
+type schedTaskGate struct {
+	started chan string
+	mu      sync.Mutex
+	rel     map[string]chan struct{}
+}
+
+func (g *schedTaskGate) ch(key string) chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.rel[key] == nil {
+		g.rel[key] = make(chan struct{})
+	}
+	return g.rel[key]
+}
+
+func (g *schedTaskGate) Run(task string, batch int, input []float32) ([][]float32, error) {
+	key := task + "/" + strconv.Itoa(int(math.Round(float64(input[0]))))
+	g.started <- key
+	<-g.ch(key)
+	return [][]float32{{input[0]}}, nil
+}
+
+// TestSchedulerMaxRunsYields: a top-priority task with MaxRuns 2 starts a
+// second run only on a lane no other task wants: when a lane frees and
+// both it (running, with a newer frame) and a low-priority task are ready,
+// the low one goes first.
+func TestSchedulerMaxRunsYields(t *testing.T) {
+	g := &schedTaskGate{started: make(chan string, 16), rel: map[string]chan struct{}{}}
+	s := newSchedTest(t, SchedulerOptions{Lanes: []Runner{g, g}})
+	keys := []string{"top/1", "low/1", "top/2", "low/2", "top/3", "low/3"}
+	t.Cleanup(func() {
+		for _, k := range keys {
+			select {
+			case <-g.ch(k):
+			default:
+				close(g.ch(k))
+			}
+		}
+	})
+	next := func() string {
+		t.Helper()
+		select {
+		case k := <-g.started:
+			return k
+		case <-time.After(20 * time.Second):
+			t.Fatal("no run started in 20s")
+			return ""
+		}
+	}
+	for _, task := range []Task{{Name: "top", Priority: 2, View: schedIDView, MaxRuns: 2}, {Name: "low", View: schedIDView}} {
+		if err := s.Add(task, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Push(schedFlatFrame(1)); err != nil {
+		t.Fatal(err)
+	}
+	got := []string{next(), next()}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"low/1", "top/1"}) {
+		t.Fatalf("first runs %v, want top/1 and low/1", got)
+	}
+	if err := s.Push(schedFlatFrame(2)); err != nil {
+		t.Fatal(err)
+	}
+	close(g.ch("low/1")) // a lane frees: top (running frame 1, frame 2 pending) and low both want it
+	if k := next(); k != "low/2" {
+		t.Fatalf("the freed lane ran %s, want low/2 (top's second run only on a lane nobody else wants)", k)
+	}
+	close(g.ch("top/1"))
+	if k := next(); k != "top/2" {
+		t.Fatalf("then %s, want top/2", k)
+	}
+}

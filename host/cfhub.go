@@ -766,6 +766,20 @@ func (h *cfHub) offer(p *cfPeerRow, m *peer.Message, now int64, mine, op string,
 	return nil
 }
 
+// How a waiting poll queries D1: on a backoff from cfPollBackoffMin that
+// grows to cfPollBackoffMax, which bounds how long a message that comes
+// late in a long poll waits to be seen (cfworker/README.md has the
+// latencies it gives). Each query checks that the peer is still there, but
+// moves its expiry on only when that is within cfPollRefresh of Timeout,
+// to Timeout plus cfPollRefresh: a waiting peer costs D1 one write a second
+// however often its poll looks, and is dropped Timeout to Timeout plus
+// cfPollRefresh after its last request.
+const (
+	cfPollBackoffMin = 50 * time.Millisecond
+	cfPollBackoffMax = 250 * time.Millisecond
+	cfPollRefresh    = time.Second
+)
+
 // servePoll answers with what is queued for the peer after its seq after,
 // dropping what it acknowledges so, and waits up to PollWait (or wait
 // seconds) for something to come, querying again on a backoff.
@@ -798,8 +812,10 @@ func (h *cfHub) servePoll(w http.ResponseWriter, r *http.Request) error {
 	const maxRows, maxBytes = 256, 8 << 20
 	read := func(ack bool) ([][]byte, error) {
 		now := h.ms(h.now())
+		life := h.cfg.Timeout.Milliseconds()
 		stmts := []cfSQL{
-			cfQ("UPDATE hub_peers SET expires = ? WHERE id = ? AND "+cfAlive, now+h.cfg.Timeout.Milliseconds(), p.id, now),
+			cfQ("UPDATE hub_peers SET expires = ? WHERE id = ? AND "+cfAlive+" AND expires < ?", now+life+cfPollRefresh.Milliseconds(), p.id, now, now+life),
+			cfQ("SELECT count(*) AS n FROM hub_peers WHERE id = ? AND "+cfAlive, p.id, now),
 			cfQ("SELECT seq, body FROM hub_queue WHERE peer = ? AND seq > ? AND expires >= ? ORDER BY seq LIMIT ?", p.id, int64(after), now, int64(maxRows)),
 		}
 		if ack {
@@ -809,7 +825,7 @@ func (h *cfHub) servePoll(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return nil, err
 		}
-		if res[len(res)-2].Changes != 1 {
+		if alive := res[len(res)-2].Rows; len(alive) != 1 || cfNum(alive[0]["n"]) != 1 {
 			_, err := h.auth(r, now)
 			return nil, cfFirstErr(err, cfRefuse(peer.CodeTimeout, "peer "+p.id+" was dropped"))
 		}
@@ -833,14 +849,14 @@ func (h *cfHub) servePoll(w http.ResponseWriter, r *http.Request) error {
 		return msgs, nil
 	}
 	msgs, err := read(true)
-	backoff, lastSweep := 50*time.Millisecond, h.now()
+	backoff, lastSweep := cfPollBackoffMin, h.now()
 	for err == nil && len(msgs) == 0 {
 		left := wait - h.now().Sub(start)
 		if left <= 0 {
 			break
 		}
 		time.Sleep(min(backoff, left))
-		backoff = min(backoff*3/2, time.Second)
+		backoff = min(backoff*3/2, cfPollBackoffMax)
 		if h.now().Sub(lastSweep) > 2*time.Second {
 			if err = h.sweep(); err != nil {
 				break

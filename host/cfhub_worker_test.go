@@ -10,6 +10,8 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +91,76 @@ func TestCFWorkerNative(t *testing.T) {
 	t.Logf("stats %+v, hub round trip %v", st, c.hubRTT())
 	if st.Remote < 4 || st.Fallback != 0 || st.Dropped != 0 || st.Refused != 0 {
 		t.Fatalf("stats %+v, want 4 results from the worker and no fallback", st)
+	}
+}
+
+// TestCFWorkerNativeRejoin: `edgenn worker --transport http` holding
+// MobileNet serves a Go requester through the Worker's hub; then the hub
+// forgets the worker, first as it forgets a silent peer (its row expired:
+// the next sweep drops it and tells the room), then as if D1 lost it (its
+// rows deleted: nobody is told). Each time the worker's next poll is
+// refused (410), it joins again under a new id and announces, and the
+// requester's next run is served by it: the local run's outputs, one more
+// remote result, no fallback; the hub's match steers the requester off the
+// forgotten id, which the hub no longer knows.
+func TestCFWorkerNativeRejoin(t *testing.T) {
+	cfNeedWorker(t)
+	state := t.TempDir()
+	w := cfHubWorkerAt(t, state, "20s", "3s", "alpha="+cfHubAlphaToken)
+	hub := w.url + "/hub"
+	const name = "mobilenet_v1_025_128"
+	modelsDir := t.TempDir()
+	zoo := writeZoo(t, modelsDir, name)
+	id, _ := runWorkerCommand(t, "--hub", hub, "--room", "alpha", "--token", cfHubAlphaToken, "--transport", "http",
+		"--models", modelsDir, "--name", "box", "--profile-runs", "3")
+	o, c := startRequester(t, hub, "alpha", cfHubAlphaToken, zoo[name], 300)
+	waitHolder(t, o, c, id)
+	x, _, _ := model.ZooInput(name)
+	want := localRun(t, name, x)
+	served := func() {
+		t.Helper()
+		before := o.Stats()
+		got, err := o.Run(context.Background(), x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameOutputs(t, got, want)
+		if st := o.Stats(); st.Remote != before.Remote+1 || st.Fallback != before.Fallback || st.Local != before.Local {
+			t.Fatalf("stats %+v after %+v: want one more result from the worker and no fallback", st, before)
+		}
+	}
+	served()
+	ids := []string{id}
+	for _, forget := range []struct{ what, sql string }{
+		{"expired", "UPDATE hub_peers SET expires = 0 WHERE id = '%[1]s'"},
+		{"removed", "DELETE FROM hub_queue WHERE peer = '%[1]s'; DELETE FROM hub_models WHERE peer = '%[1]s'; DELETE FROM hub_peers WHERE id = '%[1]s'"},
+	} {
+		t.Run(forget.what, func(t *testing.T) {
+			old := ids[len(ids)-1]
+			cfD1Query(t, state, fmt.Sprintf(forget.sql, old))
+			t0 := time.Now()
+			// The worker's new id, once the requester has its announce.
+			var next string
+			for deadline := time.Now().Add(30 * time.Second); next == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				for h := range c.holders(o.m.digest) {
+					if !slices.Contains(ids, h) {
+						next = h
+					}
+				}
+			}
+			if next == "" {
+				t.Fatalf("the worker did not come back within 30 s of being %s; the requester knows %v", forget.what, c.holders(o.m.digest))
+			}
+			t.Logf("cfworker: the worker %s as %s was back as %s, announced, %v after D1 forgot it", forget.what, old, next, time.Since(t0).Round(time.Millisecond))
+			ids = append(ids, next)
+			waitHolder(t, o, c, next)
+			served()
+			if forget.what == "expired" {
+				if _, known := c.holders(o.m.digest)[old]; known {
+					t.Errorf("the requester still lists %s after the hub dropped it", old)
+				}
+			}
+		})
 	}
 }
 

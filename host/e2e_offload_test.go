@@ -86,6 +86,19 @@ func newOffloadE2EWith(t *testing.T, zoo ...string) (a, b *e2eEnv, hub e2eHub) {
 	t.Cleanup(func() { h.Close(); srv.Close() })
 	hub = e2eHub{models: dir, url: "ws" + strings.TrimPrefix(srv.URL, "http") + "/hub"}
 
+	startOffloadTabs(t, chromium, a, b, srv.URL+"/")
+	for _, e := range []*e2eEnv{a, b} {
+		e.srv = srv
+	}
+	return a, b, hub
+}
+
+// startOffloadTabs starts one headless Chromium (the flags two tabs need to
+// offload to each other on this machine) with two tabs, a and b, on the app
+// at url (neither has navigated yet); both pages' console goes to a's, shown
+// with a's host log when the test fails. It stops with the test.
+func startOffloadTabs(t *testing.T, chromium string, a, b *e2eEnv, url string) {
+	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.WindowSize(1100, 900),
@@ -132,7 +145,7 @@ func newOffloadE2EWith(t *testing.T, zoo ...string) (a, b *e2eEnv, hub e2eHub) {
 	}
 	t.Cleanup(cancelB)
 	for i, e := range []*e2eEnv{a, b} {
-		e.srv, e.url = srv, srv.URL+"/"
+		e.url = url
 		e.ctx = []context.Context{actx, bctx}[i]
 		name, tab := []string{"a", "b"}[i], e.ctx // e.ctx is replaced below: the reader keeps the tab's
 		go func() {
@@ -154,10 +167,11 @@ func newOffloadE2EWith(t *testing.T, zoo ...string) (a, b *e2eEnv, hub e2eHub) {
 			a.mu.Lock()
 			defer a.mu.Unlock()
 			t.Logf("pages' console:\n  %s", strings.Join(a.console, "\n  "))
-			t.Logf("host log:\n%s", a.hostLog.String())
+			if a.hostLog.Len() > 0 {
+				t.Logf("host log:\n%s", a.hostLog.String())
+			}
 		}
 	})
-	return a, b, hub
 }
 
 // e2eHub is where newOffloadE2EWith's host keeps its models, and its

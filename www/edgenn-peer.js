@@ -747,7 +747,7 @@ const HUB_ERROR = "Edgenn-Hub-Error";
 const HUB_TRANSPORT = "Edgenn-Hub-Transport";
 const HTTP_POLL_WAIT = 10; // seconds a poll may wait for a message (the hub caps it, at 15 s by default)
 // A poll waiting on the hub checks for messages on a backoff that grows to
-// 1 s (host/cfhub.go), so a message that comes late in a long poll waits
+// 250 ms (host/cfhub.go), so a message that comes late in a long poll waits
 // up to that long. While the peer is busy (it sent or got something other
 // than a ping lately) its polls are short, each starting over at the
 // shortest backoff; an idle peer polls long, which costs the hub less.

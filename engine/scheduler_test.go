@@ -990,41 +990,6 @@ func TestSchedulerPrefetchSkipsReplaced(t *testing.T) {
 	}
 }
 
-// schedFrameGate is a Runner that holds each run until the test releases
-// that frame's run, so runs on several lanes can finish in any order.
-type schedFrameGate struct {
-	started chan uint64
-	mu      sync.Mutex
-	rel     map[uint64]chan struct{}
-}
-
-func (g *schedFrameGate) ch(id uint64) chan struct{} {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.rel[id] == nil {
-		g.rel[id] = make(chan struct{})
-	}
-	return g.rel[id]
-}
-
-func (g *schedFrameGate) Run(task string, batch int, input []float32) ([][]float32, error) {
-	id := uint64(math.Round(float64(input[0])))
-	g.started <- id
-	<-g.ch(id)
-	return [][]float32{{input[0]}}, nil
-}
-
-func (g *schedFrameGate) next(t *testing.T) uint64 {
-	t.Helper()
-	select {
-	case id := <-g.started:
-		return id
-	case <-time.After(20 * time.Second):
-		t.Fatal("no run started in 20s")
-		return 0
-	}
-}
-
 // TestSchedulerMaxRuns: a task with MaxRuns 2 on two lanes runs frame 2
 // while frame 1 is still running; a third frame waits for a lane. Frame 2
 // finishing first is delivered, frame 1 after it is dropped as too late,
@@ -1032,17 +997,9 @@ func (g *schedFrameGate) next(t *testing.T) uint64 {
 // the second lane stays idle for the task, and MaxRuns above the lanes is
 // refused.
 func TestSchedulerMaxRuns(t *testing.T) {
-	g := &schedFrameGate{started: make(chan uint64, 16), rel: map[uint64]chan struct{}{}}
+	g := newSchedTaskGate("det/1", "det/2", "det/3")
 	s := newSchedTest(t, SchedulerOptions{Lanes: []Runner{g, g}})
-	t.Cleanup(func() {
-		for id := uint64(1); id <= 4; id++ {
-			select {
-			case <-g.ch(id):
-			default:
-				close(g.ch(id))
-			}
-		}
-	})
+	g.releaseAtCleanup(t)
 	if err := s.Add(Task{Name: "x", View: schedIDView, MaxRuns: 3}, nil); err == nil || !strings.Contains(err.Error(), "MaxRuns 3 is outside 0..2") {
 		t.Errorf("MaxRuns 3 on 2 lanes: %v", err)
 	}
@@ -1057,21 +1014,21 @@ func TestSchedulerMaxRuns(t *testing.T) {
 		}
 	}
 	push(1)
-	if got := g.next(t); got != 1 {
-		t.Fatalf("first run on frame %d, want 1", got)
+	if got := g.next(t); got != "det/1" {
+		t.Fatalf("first run %s, want det/1", got)
 	}
 	push(2)
-	if got := g.next(t); got != 2 {
-		t.Fatalf("second run on frame %d, want 2 while 1 runs", got)
+	if got := g.next(t); got != "det/2" {
+		t.Fatalf("second run %s, want det/2 while det/1 runs", got)
 	}
 	push(3) // both lanes busy: pending
-	close(g.ch(2))
-	if got := g.next(t); got != 3 {
-		t.Fatalf("third run on frame %d, want 3 once frame 2's lane freed", got)
+	close(g.ch("det/2"))
+	if got := g.next(t); got != "det/3" {
+		t.Fatalf("third run %s, want det/3 once frame 2's lane freed", got)
 	}
 	schedWait(t, "frame 2's result", func() bool { return c.count("det") == 1 })
-	close(g.ch(1)) // finishes after frame 2's result: too late
-	close(g.ch(3))
+	close(g.ch("det/1")) // finishes after frame 2's result: too late
+	close(g.ch("det/3"))
 	schedWait(t, "frame 3's result", func() bool { return c.count("det") == 2 })
 	var frames []uint64
 	for _, r := range c.get("det") {
@@ -1086,17 +1043,9 @@ func TestSchedulerMaxRuns(t *testing.T) {
 	}
 
 	// MaxRuns 1: frame 5 waits for the running frame 4, the other lane idle.
-	g2 := &schedFrameGate{started: make(chan uint64, 16), rel: map[uint64]chan struct{}{}}
+	g2 := newSchedTaskGate("det/4", "det/5")
 	s2 := newSchedTest(t, SchedulerOptions{Lanes: []Runner{g2, g2}})
-	t.Cleanup(func() {
-		for _, id := range []uint64{4, 5} {
-			select {
-			case <-g2.ch(id):
-			default:
-				close(g2.ch(id))
-			}
-		}
-	})
+	g2.releaseAtCleanup(t)
 	c2 := newSchedCollector()
 	if err := s2.Add(Task{Name: "det", View: schedIDView}, c2.on("det")); err != nil {
 		t.Fatal(err)
@@ -1104,22 +1053,22 @@ func TestSchedulerMaxRuns(t *testing.T) {
 	if err := s2.Push(schedFlatFrame(4)); err != nil {
 		t.Fatal(err)
 	}
-	if got := g2.next(t); got != 4 {
-		t.Fatalf("MaxRuns 1: first run on frame %d, want 4", got)
+	if got := g2.next(t); got != "det/4" {
+		t.Fatalf("MaxRuns 1: first run %s, want det/4", got)
 	}
 	if err := s2.Push(schedFlatFrame(5)); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case id := <-g2.started:
-		t.Fatalf("MaxRuns 1: frame %d started while frame 4 runs", id)
+	case k := <-g2.started:
+		t.Fatalf("MaxRuns 1: %s started while det/4 runs", k)
 	case <-time.After(50 * time.Millisecond):
 	}
-	close(g2.ch(4))
-	if got := g2.next(t); got != 5 {
-		t.Fatalf("MaxRuns 1: second run on frame %d, want 5", got)
+	close(g2.ch("det/4"))
+	if got := g2.next(t); got != "det/5" {
+		t.Fatalf("MaxRuns 1: second run %s, want det/5", got)
 	}
-	close(g2.ch(5))
+	close(g2.ch("det/5"))
 	schedWait(t, "both results", func() bool { return c2.count("det") == 2 })
 }
 
@@ -1129,6 +1078,7 @@ type schedTaskGate struct {
 	started chan string
 	mu      sync.Mutex
 	rel     map[string]chan struct{}
+	keys    []string
 }
 
 func (g *schedTaskGate) ch(key string) chan struct{} {
@@ -1138,6 +1088,36 @@ func (g *schedTaskGate) ch(key string) chan struct{} {
 		g.rel[key] = make(chan struct{})
 	}
 	return g.rel[key]
+}
+
+// newSchedTaskGate returns a gate; keys are the runs the test may leave
+// held, released at cleanup (before the Scheduler's Close waits for them).
+func newSchedTaskGate(keys ...string) *schedTaskGate {
+	return &schedTaskGate{started: make(chan string, 16), rel: map[string]chan struct{}{}, keys: keys}
+}
+
+func (g *schedTaskGate) releaseAtCleanup(t *testing.T) {
+	t.Cleanup(func() {
+		for _, k := range g.keys {
+			select {
+			case <-g.ch(k):
+			default:
+				close(g.ch(k))
+			}
+		}
+	})
+}
+
+// next returns the key of the next run started, with a deadline.
+func (g *schedTaskGate) next(t *testing.T) string {
+	t.Helper()
+	select {
+	case k := <-g.started:
+		return k
+	case <-time.After(20 * time.Second):
+		t.Fatal("no run started in 20s")
+		return ""
+	}
 }
 
 func (g *schedTaskGate) Run(task string, batch int, input []float32) ([][]float32, error) {
@@ -1152,28 +1132,10 @@ func (g *schedTaskGate) Run(task string, batch int, input []float32) ([][]float3
 // both it (running, with a newer frame) and a low-priority task are ready,
 // the low one goes first.
 func TestSchedulerMaxRunsYields(t *testing.T) {
-	g := &schedTaskGate{started: make(chan string, 16), rel: map[string]chan struct{}{}}
+	g := newSchedTaskGate("top/1", "low/1", "top/2", "low/2")
 	s := newSchedTest(t, SchedulerOptions{Lanes: []Runner{g, g}})
-	keys := []string{"top/1", "low/1", "top/2", "low/2", "top/3", "low/3"}
-	t.Cleanup(func() {
-		for _, k := range keys {
-			select {
-			case <-g.ch(k):
-			default:
-				close(g.ch(k))
-			}
-		}
-	})
-	next := func() string {
-		t.Helper()
-		select {
-		case k := <-g.started:
-			return k
-		case <-time.After(20 * time.Second):
-			t.Fatal("no run started in 20s")
-			return ""
-		}
-	}
+	g.releaseAtCleanup(t)
+	next := func() string { t.Helper(); return g.next(t) }
 	for _, task := range []Task{{Name: "top", Priority: 2, View: schedIDView, MaxRuns: 2}, {Name: "low", View: schedIDView}} {
 		if err := s.Add(task, nil); err != nil {
 			t.Fatal(err)

@@ -97,11 +97,7 @@ func TestCFWorkerE2EOffloadDirect(t *testing.T) {
 	if !(v.Last.RemoteMs > 0) || v.Last.UpBytes == 0 || v.Last.DownBytes == 0 {
 		t.Errorf("the run sent to B over the direct channel: %+v, want its remote time and bytes", v.Last)
 	}
-	var bt string
-	b.eval(`document.querySelector("#offload-peers li")?.dataset.transport ?? ""`, &bt)
-	if bt != "direct" {
-		t.Errorf("B lists A with transport %q, want direct", bt)
-	}
+	checkPeerTransport(t, b, "direct")
 	b.wait("B's fingerprint", `document.getElementById("view-offload").dataset.fingerprint !== ""`, 10*time.Second)
 	if fa, fb := a.offloadView().Fingerprint, b.offloadView().Fingerprint; fa != fb || len(fa) != 6 {
 		t.Errorf("fingerprints: A shows %q, B %q", fa, fb)
@@ -128,11 +124,7 @@ func TestCFWorkerE2EOffloadRelay(t *testing.T) {
 	if n < 2 { // at least the input's frames up and the result's down
 		t.Errorf("the Worker took %d sends during a relayed run, want its frames", n)
 	}
-	var bt string
-	b.eval(`document.querySelector("#offload-peers li")?.dataset.transport ?? ""`, &bt)
-	if bt != "relay" {
-		t.Errorf("B lists A with transport %q, want relay", bt)
-	}
+	checkPeerTransport(t, b, "relay")
 	if errs := a.pageErrors() + b.pageErrors(); errs != "" {
 		t.Error(errs)
 	}

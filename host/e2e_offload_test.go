@@ -265,11 +265,7 @@ func TestE2EOffloadDirect(t *testing.T) {
 	if fb := b.offloadView().Fingerprint; fb != v.Fingerprint || len(fb) != 6 {
 		t.Errorf("fingerprints: A shows %q, B %q", v.Fingerprint, fb)
 	}
-	var bt string
-	b.eval(`document.querySelector("#offload-peers li")?.dataset.transport ?? ""`, &bt)
-	if bt != "direct" {
-		t.Errorf("B lists A with transport %q, want direct", bt)
-	}
+	checkPeerTransport(t, b, "direct")
 	a.screenshot("offload")
 
 	// B slows down (300x) so that A's next request is surely in flight on
@@ -323,13 +319,20 @@ func TestE2EOffloadRelay(t *testing.T) {
 	if !offloadSame(v.MaxDiff) {
 		t.Errorf("the offloaded outputs differ from the local run's by %s", v.MaxDiff)
 	}
-	var bt string
-	b.eval(`document.querySelector("#offload-peers li")?.dataset.transport ?? ""`, &bt)
-	if bt != "relay" {
-		t.Errorf("B lists A with transport %q, want relay", bt)
-	}
+	checkPeerTransport(t, b, "relay")
 	if errs := a.pageErrors() + b.pageErrors(); errs != "" {
 		t.Error(errs)
+	}
+}
+
+// checkPeerTransport checks the transport the serving tab b lists for its
+// requester.
+func checkPeerTransport(t *testing.T, b *e2eEnv, want string) {
+	t.Helper()
+	var got string
+	b.eval(`document.querySelector("#offload-peers li")?.dataset.transport ?? ""`, &got)
+	if got != want {
+		t.Errorf("B lists A with transport %q, want %s", got, want)
 	}
 }
 

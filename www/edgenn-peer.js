@@ -63,6 +63,17 @@ const DIRECT_TIMEOUT = 5000; // a data channel not open by then: the relay carri
 // waits this long for it, so that frames are opened in their order.
 const GAP_WAIT = 1000;
 const HELD_BYTES = 16 << 20; // frames held back for one gap, at most
+// Pacing through the relay (host/peerclient.go's, OFFLOAD.md): the hub
+// refuses a frame for a peer with half its queue waiting as busy and says
+// nothing of one it takes, but answers a refusal before the pong of a ping
+// sent after it. So each relayed frame is followed by a ping and the next
+// waits for the pong; a frame refused as busy is sent again after a wait
+// that doubles from BUSY_FIRST_WAIT to BUSY_MAX_WAIT, for at most
+// BUSY_PATIENCE (a peer that drains nothing for that long is stuck).
+const BUSY_FIRST_WAIT = 2;
+const BUSY_MAX_WAIT = 64;
+const BUSY_PATIENCE = 5000;
+const TAKEN_TIMEOUT = 10000; // the hub's answer to a relayed frame (peerClientWriteTimeout)
 
 // The planner's estimates of a link start from these until measured.
 // Through the hub's relay, two hops of a 100 Mbit/s local network: 6 MB/s
@@ -1145,8 +1156,7 @@ export class Peers {
     /** @internal */ this._seq = 0;
     /** @internal @type {Map<number, {resolve: (m: any) => void, reject: (e: Error) => void}>} hub answers awaited by seq */
     this._awaiting = new Map();
-    /** @internal @type {Map<number, {peer: Peer, id: number}>} frames sent by seq, for the hub's refusals */
-    this._frameSeqs = new Map();
+    /** @internal */ this._busy = 0; // relayed frames the hub refused as busy, sent again
     /** @internal */ this._hubRtt = -1;
     /** @internal */ this._lastHeard = now();
     /** @internal @type {Map<number, number>} our pings' send times by seq */
@@ -1377,6 +1387,9 @@ export class Peers {
         const t0 = this._pings.get(m.re);
         this._pings.delete(m.re);
         if (t0 !== undefined) this._hubRtt = this._hubRtt < 0 ? now() - t0 : ewma(this._hubRtt, now() - t0);
+        const a = this._awaiting.get(m.re); // a relayed frame's ping: the hub took the frame
+        this._awaiting.delete(m.re);
+        a?.resolve(m);
         return;
       }
       case "peer-joined": {
@@ -1424,18 +1437,11 @@ export class Peers {
         return;
       }
       case "error": {
-        const e = fail(`hub: ${m.code}: ${m.msg}`);
+        const e = Object.assign(fail(`hub: ${m.code}: ${m.msg}`), { code: m.code });
         const a = this._awaiting.get(m.re);
         if (a) {
           this._awaiting.delete(m.re);
           a.reject(e);
-          return;
-        }
-        const fr = this._frameSeqs.get(m.re);
-        if (fr) {
-          // The hub did not pass a frame on (busy, or the peer is gone): the request runs locally.
-          this._frameSeqs.delete(m.re);
-          fr.peer.requests.get(fr.id)?.fallback(e.message);
           return;
         }
         this._emit("error", e);
@@ -1534,9 +1540,10 @@ export class Peers {
   /**
    * _sendFrames seals and sends frames to p in order, each on the direct
    * channel when it is open and the frame fits a message there, else
-   * through the relay; a tensor is cut into parts as it goes, each to fit
-   * the transport it takes. id is the request they belong to, for the
-   * hub's refusals and to record the transports a request used.
+   * through the relay, paced (_relayPaced); a tensor is cut into parts as
+   * it goes, each to fit the transport it takes. It rejects if a frame
+   * cannot be sent (the hub refused it, or kept refusing it as busy). id is
+   * the request they belong to, to record the transports it used.
    * @internal @param {Peer} p @param {(Uint8Array | OutTensor)[]} items @param {number} id
    */
   _sendFrames(p, items, id) {
@@ -1560,9 +1567,7 @@ export class Peers {
       }
       const r = p.requests.get(id);
       if (r) r.relayed = true;
-      const seq = this._send("frame", { to: p.info.id, data: sealed });
-      this._frameSeqs.set(seq, { peer: p, id });
-      if (this._frameSeqs.size > 4096) this._frameSeqs.delete(this._frameSeqs.keys().next().value ?? 0);
+      await this._relayPaced(p, ch, sealed);
     };
     const sent = p.outbox.then(async () => {
       for (const item of items) {
@@ -1581,6 +1586,69 @@ export class Peers {
     });
     p.outbox = sent.catch(() => {});
     return sent;
+  }
+
+  /**
+   * _relayPaced sends a sealed frame to p through the hub's relay and
+   * resolves once the hub has taken it; while the hub refuses it as busy it
+   * is sent again, after a backoff, for at most BUSY_PATIENCE. The same
+   * sealed bytes go again: the refused frame never reached p, and every
+   * frame to p is sealed in p.outbox's order, so none was sealed since.
+   * @internal @param {Peer} p @param {Channel} ch the channel it was sealed on @param {Uint8Array} sealed
+   */
+  async _relayPaced(p, ch, sealed) {
+    let wait = BUSY_FIRST_WAIT, refusedSince = -1;
+    for (;;) {
+      try {
+        await this._relayTaken(p, sealed);
+        return;
+      } catch (e) {
+        if (/** @type {any} */ (e).code !== "busy") throw e;
+        this._busy++;
+        if (refusedSince < 0) refusedSince = now();
+        else if (now() - refusedSince > BUSY_PATIENCE) {
+          throw fail(`frame to ${p.info.id}: refused as busy for ${BUSY_PATIENCE} ms: ${/** @type {Error} */ (e).message}`);
+        }
+      }
+      await new Promise((r) => setTimeout(r, wait));
+      wait = Math.min(2 * wait, BUSY_MAX_WAIT);
+      if (p.gone || p.channel !== ch) throw fail(`peer ${p.info.id} is gone`);
+    }
+  }
+
+  /**
+   * _relayTaken sends one sealed frame to p through the hub, then a ping,
+   * and resolves on the pong (the hub took the frame); it rejects with the
+   * hub's refusal of the frame, its code as the error's code.
+   * @internal @param {Peer} p @param {Uint8Array} sealed
+   * @returns {Promise<void>}
+   */
+  _relayTaken(p, sealed) {
+    return new Promise((resolve, reject) => {
+      const fseq = this._send("frame", { to: p.info.id, data: sealed });
+      let pseq = 0;
+      const done = () => {
+        clearTimeout(timer);
+        this._awaiting.delete(fseq);
+        this._awaiting.delete(pseq);
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(fail(`frame to ${p.info.id}: no answer from the hub within ${TAKEN_TIMEOUT} ms`));
+      }, TAKEN_TIMEOUT);
+      const w = {
+        resolve: () => { done(); resolve(); },
+        reject: (/** @type {Error} */ e) => { done(); reject(e); },
+      };
+      this._awaiting.set(fseq, w); // its refusal (the error case of _handle: code in the message)
+      try {
+        pseq = this._send("ping", {});
+      } catch (e) {
+        w.reject(/** @type {Error} */ (e));
+        return;
+      }
+      this._awaiting.set(pseq, w);
+    });
   }
 
   /** @internal @param {Peer} p @param {() => Promise<void>} f a step of p's inbox */

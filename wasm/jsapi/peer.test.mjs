@@ -2,8 +2,9 @@
 // process join a room of `edgenn serve --hub-room` on 127.0.0.1 and offload
 // to one another through the hub's relay. Offloaded outputs must equal local
 // ones at every cut; a peer that leaves mid-request, or fails it, leaves the
-// run to finish here, delivered once; a wrong token is refused with the
-// hub's reason; the frame sealing matches seal.go's test vectors byte for
+// run to finish here, delivered once; a large input relayed to a peer on a
+// slow link is paced past the hub's busy refusals; a wrong token is refused
+// with the hub's reason; the frame sealing matches seal.go's test vectors byte for
 // byte; transport "auto" picks HTTP only where the hub says it speaks it. Needs make wasm and build/edgenn (make zoo-models builds both).
 //
 // Node 20 has a WebSocket only under --experimental-websocket: without one,
@@ -11,6 +12,7 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:http";
+import { connect, createServer as createNetServer } from "node:net";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -269,6 +271,60 @@ if (typeof WebSocket === "undefined") {
       assert.equal(m.lastOffload.fallback, undefined);
       assert.equal(m.lastOffload.upBytes, six.byteLength);
       assert.ok(maxAbsDiff(sixOut, (await m.run(six)).output) <= 1e-6);
+    });
+
+    test("a 6.75 MiB input relayed to a peer on a slow link is paced: the parts the hub refuses as busy go again, the run is offloaded", async () => {
+      // c reaches the hub through a proxy that passes 8 MB/s towards it, so
+      // the hub's queue for c (4 MiB, busy past half) fills faster than it
+      // drains: a sender that does not pace has parts refused as busy.
+      const hubAddr = new URL(hub);
+      const proxy = createNetServer((down) => {
+        const up = connect(Number(hubAddr.port), hubAddr.hostname);
+        down.pipe(up);
+        up.on("data", (d) => {
+          down.write(d);
+          up.pause();
+          setTimeout(() => up.resume(), d.length / 8000); // 8000 bytes per ms
+        });
+        const end = () => { up.destroy(); down.destroy(); };
+        up.on("error", end).on("close", end);
+        down.on("error", end).on("close", end);
+      });
+      await new Promise((r) => proxy.listen(0, "127.0.0.1", r));
+      const viaProxy = `http://127.0.0.1:${/** @type {any} */ (proxy.address()).port}${hubAddr.pathname}`;
+      try {
+        pools.c = await EdgeNN.start({ workers: 1, baseURL: build });
+        models.c = { mobilenet_v1_025_128: await pools.c.load(zooModel("mobilenet_v1_025_128")) };
+        peers.c = await pools.c.join(viaProxy, { room, token, name: "c" });
+        peers.c.on("error", (e) => log.push(`c: ${e.message}`));
+        await until(() => holds(peers.a, peers.c, "mobilenet_v1_025_128"), "c's announce");
+        // 36 examples at cut 0: 7 parts, over three times the half of c's queue.
+        const m = models.a.mobilenet_v1_025_128;
+        const big = new Float32Array(36 * x.length);
+        for (let k = 0; k < 36; k++) big.set(x.map((v) => v * (1 + k / 8)), k * x.length);
+        assert.ok(big.byteLength >= 6 << 20);
+        const want = (await m.run(big)).output;
+        const busy0 = peers.a._busy;
+        const t0 = performance.now();
+        const got = (await m.run(big, { offload: peers.c.id, cut: 0 })).output;
+        const ms = performance.now() - t0;
+        const info = m.lastOffload;
+        assert.equal(info.fallback, undefined, info.fallback);
+        assert.deepEqual([info.peer, info.transport, info.upBytes], [peers.c.id, "relay", big.byteLength]);
+        assert.ok(maxAbsDiff(got, want) <= 1e-6, `max abs diff ${maxAbsDiff(got, want)}`);
+        assert.ok(peers.a._busy > busy0, "no part was refused as busy: the link is not slow enough to test pacing");
+        console.log(`# relayed ${(big.byteLength / 2 ** 20).toFixed(2)} MiB at cut 0 to a peer on an 8 MB/s link: ` +
+          `${ms.toFixed(0)} ms, ${peers.a._busy - busy0} parts refused as busy and sent again`);
+      } finally {
+        const cid = peers.c?.id;
+        peers.c?.close();
+        await pools.c?.terminate();
+        delete pools.c;
+        delete peers.c;
+        proxy.close();
+        // The next tests count frames between a and b: c gone from both first.
+        if (cid) await until(() => ![peers.a, peers.b].some((q) => q.peers.some((x) => x.id === cid)), "c to be gone");
+      }
     });
 
     test("frames that overtake others (a direct channel opening) are opened in order; a gap is waited for, then skipped", async () => {

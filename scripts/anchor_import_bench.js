@@ -10,11 +10,27 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const { bench } = require(path.join(process.env.ANCHORS, 'common.js'));
+
+// loadHumanGraph loads one of human's graph models (NAME.json and its
+// weight shards in dir) into TensorFlow.js from memory.
+async function loadHumanGraph(tf, tfc, dir, name) {
+  const mj = JSON.parse(fs.readFileSync(path.join(dir, name + '.json'), 'utf8'));
+  const specs = [], bufs = [];
+  for (const g of mj.weightsManifest) {
+    specs.push(...g.weights);
+    for (const p of g.paths) bufs.push(fs.readFileSync(path.join(dir, p)));
+  }
+  const all = Buffer.concat(bufs);
+  return tfc.loadGraphModel(tf.io.fromMemory({
+    modelTopology: mj.modelTopology, weightSpecs: specs,
+    weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
+  }));
+}
 
 const [backend = 'cpu', dir = '.cache/human-models', runsArg = '200', warmArg = '20'] = process.argv.slice(2);
 
 async function main() {
+  const { bench } = require(path.join(process.env.ANCHORS, 'common.js'));
   const tf = require('@tensorflow/tfjs-core');
   require('@tensorflow/tfjs-backend-cpu');
   const tfc = require('@tensorflow/tfjs-converter');
@@ -27,17 +43,7 @@ async function main() {
   }
   await tf.ready();
   for (const [name, shape] of [['emotion', [1, 64, 64, 1]], ['blazeface', [1, 256, 256, 3]]]) {
-    const mj = JSON.parse(fs.readFileSync(path.join(dir, name + '.json'), 'utf8'));
-    const specs = [], bufs = [];
-    for (const g of mj.weightsManifest) {
-      specs.push(...g.weights);
-      for (const p of g.paths) bufs.push(fs.readFileSync(path.join(dir, p)));
-    }
-    const all = Buffer.concat(bufs);
-    const m = await tfc.loadGraphModel(tf.io.fromMemory({
-      modelTopology: mj.modelTopology, weightSpecs: specs,
-      weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
-    }));
+    const m = await loadHumanGraph(tf, tfc, dir, name);
     const x = tf.randomUniform(shape, -1, 1, 'float32', 7);
     const run = () => {
       let y = m.execute(x);
@@ -48,4 +54,5 @@ async function main() {
     console.log(JSON.stringify({ runtime: `tfjs-${backend}`, model: name, mode: 'import_b1', ...st, tensors_live: tf.memory().numTensors }));
   }
 }
-main().catch((e) => { console.error(e); process.exit(1); });
+module.exports = { loadHumanGraph };
+if (require.main === module) main().catch((e) => { console.error(e); process.exit(1); });

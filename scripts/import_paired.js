@@ -47,18 +47,7 @@ async function tfjsRun() {
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   await tf.setBackend('wasm');
   await tf.ready();
-  const dir = path.join(root, '.cache/human-models');
-  const mj = JSON.parse(fs.readFileSync(path.join(dir, name + '.json'), 'utf8'));
-  const specs = [], bufs = [];
-  for (const g of mj.weightsManifest) {
-    specs.push(...g.weights);
-    for (const p of g.paths) bufs.push(fs.readFileSync(path.join(dir, p)));
-  }
-  const all = Buffer.concat(bufs);
-  const m = await tfc.loadGraphModel(tf.io.fromMemory({
-    modelTopology: mj.modelTopology, weightSpecs: specs,
-    weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
-  }));
+  const m = await require('./anchor_import_bench.js').loadHumanGraph(tf, tfc, path.join(root, '.cache/human-models'), name);
   const x = tf.randomUniform(shape, -1, 1, 'float32', 7);
   return () => {
     let y = m.execute(x);

@@ -115,7 +115,7 @@ type TaskMetrics struct {
 	P50, P95      time.Duration // latency over the last 256 results
 	Share         float64       // fraction of the lanes' busy time, recent
 	Compute       time.Duration // moving average of a run's lane time
-	LaneRuns      []uint64      // runs per lane, in SchedulerOptions.Lanes order
+	LaneRuns      []uint64      // runs per lane, in SchedulerOptions.Lanes order (overtaken ones too: MaxRuns)
 }
 
 // SchedulerOptions configure a Scheduler.
@@ -742,6 +742,9 @@ func (s *Scheduler) finish(l *lane, t *task, j job, res *Result, gone bool) bool
 		t.cost += (d - t.cost) / 5
 	}
 	t.vt += d.Seconds() / t.weight
+	if !gone {
+		t.laneRuns[l.id]++
+	}
 	// gone: the frame aged out before the run could read it. Below the
 	// frame of a result already delivered (MaxRuns > 1, a newer frame's
 	// run finished first): in order, this one comes too late.
@@ -756,7 +759,6 @@ func (s *Scheduler) finish(l *lane, t *task, j job, res *Result, gone bool) bool
 	res.Latency = now.Sub(j.pushed)
 	t.runs++
 	t.winRuns++
-	t.laneRuns[l.id]++
 	if res.Err != nil {
 		t.errs++
 	} else {

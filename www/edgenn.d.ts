@@ -612,7 +612,7 @@ export interface TaskMetrics {
   p95Ms: number;
   /** Fraction of the workers' busy time. */
   share: number;
-  /** Runs on each of the pool's workers. */
+  /** Runs on each of the pool's workers (runs overtaken by a newer frame's result included). */
   laneRuns: number[];
 }
 

@@ -2,7 +2,14 @@
 
 package main
 
-import "syscall/js"
+import (
+	"runtime"
+	"syscall/js"
+)
+
+// Memory profiling off, as in wasm/main.go: Go 1.27.3's js/wasm runtime can
+// crash when a sampled allocation in beforeIdle takes a stack trace.
+func init() { runtime.MemProfileRate = 0 }
 
 // wasmMemoryBytes returns the size of this module's WebAssembly linear memory
 // when the runner exposes it (scripts/wasm_run.js does), else 0.

@@ -341,6 +341,12 @@ func info([]js.Value) (any, error) {
 		"sysBytes": float64(ms.Sys), "models": len(models), "trainers": len(trainers)}, nil
 }
 
+// Memory profiling off: Go 1.27.3's js/wasm runtime can crash ("invalid
+// runtime symbol table") when a sampled allocation in beforeIdle takes a
+// stack trace (engine's wasm tests hit it 2 runs in 52). The linker turns
+// sampling off where nothing reads the profile; this makes sure.
+func init() { runtime.MemProfileRate = 0 }
+
 func main() {
 	api := jsObject.New()
 	api.Set("version", version)

@@ -32,10 +32,7 @@ func gemmPanel2AVX(k, mt int, a []float32, lda int, bp []float32, bias *[2 * gem
 	if mt <= 0 {
 		return
 	}
-	rows := mt * gemmMR
-	if k < 0 || lda < k || ldd < 2*gemmNR || len(a) < (rows-1)*lda+k || len(bp) < 2*k*gemmNR || len(dst) < (rows-1)*ldd+2*gemmNR {
-		panic("kernels: gemm panel out of bounds")
-	}
+	checkGemmPanel(k, mt, a, lda, bp, dst, ldd, 2*gemmNR)
 	// The bounds go to the tile in memory, as vectors, and whether to
 	// apply them as flags: Go's scalar float code is SSE-encoded, and SSE
 	// code run while the upper halves of the YMM registers are in use can

@@ -98,3 +98,14 @@ func gemmRow4SIMD(k int, a []float32, bp []float32, bias *[gemmRowPanels * gemmN
 	gemmStoreSIMD(unsafe.Add(d, 64), c4, c5, gemmLoad(unsafe.Add(pbias, 64)), gemmLoad(unsafe.Add(pbias, 80)), vlo, vhi)
 	gemmStoreSIMD(unsafe.Add(d, 96), c6, c7, gemmLoad(unsafe.Add(pbias, 96)), gemmLoad(unsafe.Add(pbias, 112)), vlo, vhi)
 }
+
+// checkGemmPanel panics unless a holds the 4*mt rows of k values, lda
+// apart, that a panel kernel reads, bp its k steps of nr values, and dst
+// its 4*mt rows of nr values, ldd apart: the extent the kernels then
+// address from the bases, unchecked.
+func checkGemmPanel(k, mt int, a []float32, lda int, bp, dst []float32, ldd, nr int) {
+	rows := mt * gemmMR
+	if k < 0 || lda < k || ldd < nr || len(a) < (rows-1)*lda+k || len(bp) < k*nr || len(dst) < (rows-1)*ldd+nr {
+		panic("kernels: gemm panel out of bounds")
+	}
+}

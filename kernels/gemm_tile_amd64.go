@@ -15,14 +15,11 @@ func gemmPanelSIMD(k, mt int, a []float32, lda int, bp []float32, bias *[gemmNR]
 	if mt <= 0 {
 		return
 	}
-	rows := mt * gemmMR
-	// Invariant for the unsafe addressing in gemmTileSIMD: row r < rows of
+	// Invariant for the unsafe addressing in gemmTileSIMD: row r < 4*mt of
 	// A is a[r*lda : r*lda+k], bp holds k*8 values and row r of dst is
 	// dst[r*ldd : r*ldd+8]; every pointer formed stays within these (or one
 	// past the end of a row, never dereferenced).
-	if k < 0 || lda < k || ldd < gemmNR || len(a) < (rows-1)*lda+k || len(bp) < k*gemmNR || len(dst) < (rows-1)*ldd+gemmNR {
-		panic("kernels: gemm panel out of bounds")
-	}
+	checkGemmPanel(k, mt, a, lda, bp, dst, ldd, gemmNR)
 	ab, bb, db := unsafe.Pointer(unsafe.SliceData(a)), unsafe.Pointer(unsafe.SliceData(bp)), unsafe.Pointer(unsafe.SliceData(dst))
 	lda4, ldd4 := uintptr(lda)*4, uintptr(ldd)*4
 	for t := uintptr(0); t < uintptr(mt); t++ {

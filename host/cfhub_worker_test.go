@@ -71,13 +71,7 @@ func TestCFWorkerNative(t *testing.T) {
 		t.Fatalf("the requester joined over %s, want http", over)
 	}
 	waitHolder(t, o, c, worker)
-	x, _, _ := model.ZooInput(name)
-	want := localRun(t, name, x)
-	got, err := o.Run(context.Background(), x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sameOutputs(t, got, want)
+	x, _ := runSame(t, o, name)
 	// Three in flight at once.
 	xs := [][]float32{x, make([]float32, len(x)), x}
 	for i := range xs[1] {

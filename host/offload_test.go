@@ -286,6 +286,20 @@ func localRun(t *testing.T, name string, x []float32) [][]float32 {
 // sameOutputs checks offloaded outputs against local ones: the two halves
 // run the same compiled kernels on the same values, so they agree to
 // float32 rounding.
+// runSame runs zoo model name's input through o and checks the outputs
+// against the local run's; it returns the input and the outputs.
+func runSame(t *testing.T, o *Offloader, name string) (x []float32, got [][]float32) {
+	t.Helper()
+	x, _, _ = model.ZooInput(name)
+	want := localRun(t, name, x)
+	got, err := o.Run(context.Background(), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameOutputs(t, got, want)
+	return x, got
+}
+
 func sameOutputs(t *testing.T, got, want [][]float32) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -324,13 +338,7 @@ func TestOffloadMatchesLocal(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			o, c := startRequester(t, h.hubURL, testRoom, testToken, zoo[name], 10)
 			waitHolder(t, o, c, worker)
-			x, _, _ := model.ZooInput(name)
-			want := localRun(t, name, x)
-			got, err := o.Run(context.Background(), x)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sameOutputs(t, got, want)
+			x, got := runSame(t, o, name)
 			// Pipelined: four requests in flight at once, a batch of two
 			// among them.
 			xs := [][]float32{x, make([]float32, len(x)), append(append([]float32(nil), x...), x...), x}

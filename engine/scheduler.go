@@ -297,18 +297,23 @@ func NewScheduler(opt SchedulerOptions) (*Scheduler, error) {
 }
 
 // startsAt estimates when t can next start, from the runs' average lane
-// times: when its own run ends, or else when the first lane frees. Called
-// with s.mu held.
+// times: when its own run ends, or else when the first lane frees. A run
+// already past its average (a loaded machine) is expected to take half an
+// average more, not to end at once. Called with s.mu held.
 func (s *Scheduler) startsAt(t *task) time.Time {
 	var first time.Time
+	now := s.now()
 	for _, l := range s.lanes {
 		if l.task == nil {
 			if t.running < t.maxRuns {
-				return s.now()
+				return now
 			}
 			continue
 		}
 		end := l.start.Add(l.task.cost)
+		if !end.After(now) {
+			end = now.Add(l.task.cost / 2)
+		}
 		if l.task == t {
 			return end
 		}

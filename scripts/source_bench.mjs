@@ -216,7 +216,7 @@ class Agent {
 
 const TASKS = [
   { name: "face", priority: 2 },
-  { name: "emotion", priority: 1 },
+  { name: "emotion", priority: 1, chained: true },
   { name: "classify", priority: 0 },
   { name: "classify2", priority: 0 },
 ];
@@ -287,12 +287,15 @@ async function runProvider(ctx, nTasks, frames) {
     sourceWorkerBytes = undefined;
   }
   await src.close();
-  for (const r of recs) {
+  for (const [i, r] of recs.entries()) {
     const t = m.tasks.find((x) => x.name === r.name);
     r.metrics = t;
-    r.dropped = t?.dropped ?? 0;
+    // A frame a newer push replaced before the source's worker took it
+    // never reached the tasks: each task reading frames dropped it.
+    r.dropped = (t?.dropped ?? 0) + (TASKS[i].chained ? 0 : m.provider.replaced);
   }
-  return { recs, wallMs, timeouts, prepared: m.provider.prepared, shared: m.provider.shared, providerFrames: m.provider.frames, sourceWorkerBytes };
+  return { recs, wallMs, timeouts, prepared: m.provider.prepared, shared: m.provider.shared, replaced: m.provider.replaced,
+    providerFrames: m.provider.frames, sourceWorkerBytes };
 }
 
 async function runNaive(ctx, nTasks, frames, isolated = false) {
@@ -366,7 +369,7 @@ async function measure(ctx, mode, nTasks, frames) {
     wallMs: r.wallMs,
     timeouts: r.timeouts,
     viewsPerFrame: r.prepared / n,
-    ...(r.shared !== undefined ? { viewsShared: r.shared } : {}),
+    ...(r.shared !== undefined ? { viewsShared: r.shared, framesReplaced: r.replaced } : {}),
     perTask: r.recs.map((x) => ({
       name: x.name, priority: x.priority, runs: x.runs, dropped: x.dropped, errors: x.errors,
       p50Ms: percentile(x.lat, 0.5), p95Ms: percentile(x.lat, 0.95),

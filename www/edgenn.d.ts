@@ -619,7 +619,8 @@ export interface TaskMetrics {
 /** Source.metrics(). */
 export interface SourceMetrics {
   tasks: TaskMetrics[];
-  provider: { frames: number; agedOut: number; prepared: number; shared: number; bytes: number };
+  /** replaced: frames pushed by hand that a newer push replaced before the source's worker took them. */
+  provider: { frames: number; agedOut: number; prepared: number; shared: number; bytes: number; replaced: number };
 }
 
 /** One input shared by many tasks; see EdgeNN.source. */
@@ -627,8 +628,8 @@ export declare class Source {
   private constructor();
   /** Adds a task: model runs on view of the frames, callback gets each result. */
   attach(model: Model, view: ViewOptions, callback: (r: TaskResult) => void, options?: AttachOptions): Promise<void>;
-  /** Adds a frame by hand. */
-  push(frame: RGBAFrame): Promise<void>;
+  /** Adds a frame by hand; false when a newer push replaced it before the source's worker took it. */
+  push(frame: RGBAFrame): Promise<boolean>;
   /** Each task's figures and the provider's counters. */
   metrics(): Promise<SourceMetrics>;
   /** Stops capturing and scheduling; resolves once its worker has stopped. */

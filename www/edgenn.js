@@ -1008,6 +1008,11 @@ export class Source {
     /** @internal @type {Map<string, {model: Model, callback: (r: TaskResult) => void, boxes?: string, chained: boolean}>} */
     this._tasks = new Map();
     /** @internal */ this._frame = 0;
+    /** @internal @type {{msg: any, resolve: (v: boolean) => void, reject: (e: unknown) => void} | undefined} the newest pushed frame, not yet sent */
+    this._waiting = undefined;
+    /** @internal */ this._pumping = false;
+    /** @internal frames a newer push replaced before they were sent */
+    this._replaced = 0;
     /** @internal */
     this._onError = o.onError ?? ((/** @type {Error} */ e) => console.error(e));
     /** @internal */ this._slot = new Slot(pool, -1);
@@ -1076,18 +1081,51 @@ export class Source {
 
   /**
    * push adds a frame by hand (a synthetic source, or Node): RGBA bytes,
-   * width x height. Resolves once the frame is in (not when tasks finish).
+   * width x height (copied at once: the caller may reuse them). Resolves
+   * once the frame is in (not when tasks finish) with true, or with false
+   * when a newer frame replaced it first: one frame goes to the source's
+   * worker at a time and at most one waits, the newest, so frames pushed
+   * faster than the worker takes them cost nothing there (counted in
+   * metrics().provider.replaced).
    * @param {{data: Uint8Array | Uint8ClampedArray, width: number, height: number, time?: number}} frame
+   * @returns {Promise<boolean>}
    */
   async push(frame) {
     if (this._closed) throw fail("the source is closed");
     const { data, width, height } = frame;
     if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) throw fail("push: data must be RGBA bytes (Uint8Array or Uint8ClampedArray)");
     if (data.length !== width * height * 4) throw fail(`push: a ${width}x${height} frame has ${width * height * 4} RGBA bytes, got ${data.length}`);
-    await this._ready;
     const rgba = data.slice();
-    await this._slot.call({ op: "sourcePush", source: this._key, frame: ++this._frame, time: frame.time ?? now(),
-      rgba, width, height }, [rgba.buffer]);
+    const msg = { op: "sourcePush", source: this._key, frame: ++this._frame, time: frame.time ?? now(), rgba, width, height };
+    return new Promise((resolve, reject) => {
+      if (this._waiting) {
+        this._waiting.resolve(false);
+        this._replaced++;
+      }
+      this._waiting = { msg, resolve, reject };
+      if (!this._pumping) this._pump();
+    });
+  }
+
+  /** _pump sends the waiting frame, one at a time, until none waits. */
+  async _pump() {
+    this._pumping = true;
+    try {
+      await this._ready;
+    } catch {
+      // each waiting push gets the error from its own call below
+    }
+    while (this._waiting) {
+      const w = this._waiting;
+      this._waiting = undefined;
+      try {
+        await this._slot.call(w.msg, [w.msg.rgba.buffer]);
+        w.resolve(true);
+      } catch (e) {
+        w.reject(e);
+      }
+    }
+    this._pumping = false;
   }
 
   /**
@@ -1099,7 +1137,9 @@ export class Source {
   async metrics() {
     if (this._closed) throw fail("the source is closed");
     await this._ready;
-    return this._slot.call({ op: "sourceMetrics", source: this._key });
+    const m = await this._slot.call({ op: "sourceMetrics", source: this._key });
+    m.provider.replaced = this._replaced;
+    return m;
   }
 
   /**
@@ -1112,6 +1152,10 @@ export class Source {
       this._closed = true;
       this._enn._pool.sources.delete(this);
       clearInterval(this._timer);
+      if (this._waiting) {
+        this._waiting.reject(fail("the source is closed"));
+        this._waiting = undefined;
+      }
       this._slot.crash("closed");
     }
     return this._slot.stopped;

@@ -117,6 +117,29 @@ describe("a source shared by four tasks", { skip: !existsSync(join(runModels, "b
     src.close();
   });
 
+  test("frames pushed faster than the source's worker takes them: only the newest waits, the rest are replaced and counted", async () => {
+    const src = enn.source(null);
+    const faces = new Results();
+    await src.attach(blazeface, { resize: [256, 256], fit: "letterbox", ...unit }, faces.add);
+    // Twelve pushes in one go: each replaces the one still waiting, so
+    // the worker gets the twelfth alone.
+    const pushes = [];
+    for (let f = 1; f <= 12; f++) pushes.push(src.push(frame));
+    assert.deepEqual(await Promise.all(pushes), [...Array(11).fill(false), true]);
+    assert.equal((await faces.next(12)).frame, 12);
+    // Pushed one at a time, each goes in.
+    for (let f = 13; f <= 15; f++) assert.equal(await src.push(frame), true);
+    await faces.next(15);
+    const m = await src.metrics();
+    assert.equal(m.provider.replaced, 11, JSON.stringify(m.provider));
+    assert.equal(m.provider.frames, 4, JSON.stringify(m.provider));
+    assert.ok(faces.all.every((r) => r.frame === 12 || r.frame >= 13), JSON.stringify(faces.all.map((r) => r.frame)));
+    // A push still waiting when the source closes is refused, not lost quietly.
+    const last = src.push(frame);
+    src.close();
+    await assert.rejects(last, /source is closed/);
+  });
+
   test("a detector with maxRuns 2 runs on both workers at once; results in frame order, each with its own detections", async () => {
     const src = enn.source(null, { maxFrames: 4 });
     await assert.rejects(src.attach(blazeface, { resize: [256, 256], fit: "letterbox", ...unit }, () => {}, { maxRuns: 3 }),

@@ -244,15 +244,18 @@ type task struct {
 	lastBox    int           // boxes in the last result (parents)
 
 	runs, dropped, skipped, errs uint64
-	winRuns, winDropped          uint64
-	winBusy                      time.Duration
-	lat                          [latRing]time.Duration
-	latN                         int
-	starts                       [startRing]time.Time
-	startN                       int
-	laneRuns                     []uint64
-	busyDec                      float64
-	addedAt                      time.Time
+	// winStarved counts, in the overload window, inputs replaced while
+	// the task waited for a lane: what shedding others can help. An input
+	// replaced while the task runs back to back is its own pace.
+	winRuns, winStarved uint64
+	winBusy             time.Duration
+	lat                 [latRing]time.Duration
+	latN                int
+	starts              [startRing]time.Time
+	startN              int
+	laneRuns            []uint64
+	busyDec             float64
+	addedAt             time.Time
 }
 
 // NewScheduler starts one goroutine per lane.
@@ -755,7 +758,6 @@ func (s *Scheduler) finish(l *lane, t *task, j job, res *Result, gone bool) bool
 	// run finished first): in order, this one comes too late.
 	if gone || j.id <= t.lastFrame {
 		t.dropped++
-		t.winDropped++
 		s.control(now)
 		return false
 	}
@@ -797,7 +799,9 @@ func (s *Scheduler) offer(t *task, j job) {
 	if t.hasPend {
 		if t.wants(t.pend) {
 			t.dropped++
-			t.winDropped++
+			if t.running < t.maxRuns {
+				t.winStarved++
+			}
 		} else {
 			t.skipped++
 		}

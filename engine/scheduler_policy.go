@@ -22,7 +22,8 @@ import (
 //     source that waits for the results before its next frame, the lane
 //     sat idle for nothing, and reservations stop for a backoff.
 //  4. Overload: every Adapt period, if the lanes were nearly all busy and
-//     inputs were dropped or rates missed, the least important task above
+//     inputs were dropped while their task waited for a lane, or rates
+//     were missed, the least important task above
 //     its floor has its rate lowered (and the next ones up, while the tasks
 //     cut held too little lane time for the cut to matter; never the most
 //     important ones); when the lanes have room again rates come back,
@@ -264,9 +265,9 @@ func (s *Scheduler) control(now time.Time) {
 	if s.framePer > 0 {
 		frameRate = 1 / s.framePer.Seconds()
 	}
-	dropped, missed := uint64(0), false
+	starved, missed := uint64(0), false
 	for _, t := range s.tasks {
-		dropped += t.winDropped
+		starved += t.winStarved
 		if t.parent == nil && t.eff > 0 && !t.addedAt.After(s.winStart) {
 			want := t.eff
 			if frameRate > 0 {
@@ -278,7 +279,7 @@ func (s *Scheduler) control(now time.Time) {
 		}
 	}
 	switch {
-	case util >= busyHigh && (dropped > 0 || missed):
+	case util >= busyHigh && (starved > 0 || missed):
 		s.calm = 0
 		s.shed(win, busy, frameRate)
 	case util < busyLow:
@@ -295,7 +296,7 @@ func (s *Scheduler) control(now time.Time) {
 	s.winStart, s.winBusy = now, 0
 	s.busyDec *= 0.5
 	for _, t := range s.tasks {
-		t.winRuns, t.winDropped, t.winBusy = 0, 0, 0
+		t.winRuns, t.winStarved, t.winBusy = 0, 0, 0
 		t.busyDec *= 0.5
 	}
 }

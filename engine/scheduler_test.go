@@ -666,6 +666,37 @@ func TestSchedulerOverload(t *testing.T) {
 	}
 }
 
+// TestSchedulerOverloadOwnPace: a task slower than the frames drops them
+// while it runs back to back on a lane of its own; that is its own pace,
+// and shedding the others would free nothing it could use. A light task on
+// the second lane, which always has a lane when its frame comes, is not
+// shed, though the lanes are over 85% busy and frames are dropped.
+func TestSchedulerOverloadOwnPace(t *testing.T) {
+	cost := map[string]time.Duration{"slow": 30 * time.Millisecond, "light": 8 * time.Millisecond}
+	lanes := []Runner{schedSleepRunner(cost), schedSleepRunner(cost)}
+	s := newSchedTest(t, SchedulerOptions{Lanes: lanes, Adapt: 100 * time.Millisecond})
+	for i, name := range []string{"light", "slow"} {
+		if err := s.Add(Task{Name: name, Priority: i, View: schedIDView}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	begin := time.Now()
+	for id := uint64(1); time.Since(begin) < 1200*time.Millisecond; id++ {
+		if err := s.Push(schedFlatFrame(id)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	light, slow := schedMetricsOf(s, "light"), schedMetricsOf(s, "slow")
+	t.Logf("light: runs %d dropped %d shed %v effective %.1f; slow: runs %d dropped %d", light.Runs, light.Dropped, light.Shed, light.EffectiveRate, slow.Runs, slow.Dropped)
+	if slow.Dropped == 0 {
+		t.Fatalf("slow dropped no frames: the test's premise (a task slower than the frames) does not hold")
+	}
+	if light.Shed || light.EffectiveRate != 0 {
+		t.Errorf("light was shed to %.1f/s while it always had a lane: the slow task's own drops are not overload", light.EffectiveRate)
+	}
+}
+
 func schedHeapInuse() uint64 {
 	runtime.GC()
 	var ms runtime.MemStats

@@ -22,6 +22,46 @@ type prepScratch struct {
 	rows, acc []float32
 	need      []bool // source rows the vertical taps read
 	x, y      axisTaps
+	xp, yp    []tapPair // x and y taps as pairs, when no pixel has more than 2
+	// general makes prepare use the general tap loops even when the pair
+	// loops apply; the tests compare the two.
+	general bool
+}
+
+// tapPair is a view pixel's taps when it has at most two: offsets (in the
+// unit the pass indexes by) and weights. A pixel with one tap has w1 = 0 and
+// o1 = o0; one with none has both weights 0 and reads offset 0, so every
+// pixel costs the same straight-line code.
+type tapPair struct {
+	o0, o1 int // int, not int32: no conversion a tap under wasm
+	w0, w1 float32
+}
+
+// pairs fills *dst with t's taps as pairs, offset i*unit - base for source
+// pixel i, and reports whether every pixel has at most two taps.
+func (t *axisTaps) pairs(dst *[]tapPair, unit, base int) bool {
+	n := len(t.start) - 1
+	p := (*dst)[:0]
+	for o := 0; o < n; o++ {
+		a, b := t.start[o], t.start[o+1]
+		var q tapPair
+		switch b - a {
+		case 0:
+		case 1:
+			q.o0 = int(t.idx[a])*unit - base
+			q.o1, q.w0 = q.o0, t.w[a]
+		case 2:
+			q.o0 = int(t.idx[a])*unit - base
+			q.o1 = int(t.idx[a+1])*unit - base
+			q.w0, q.w1 = t.w[a], t.w[a+1]
+		default:
+			*dst = p
+			return false
+		}
+		p = append(p, q)
+	}
+	*dst = p
+	return true
 }
 
 // horizontalRGB reduces nr source rows from r0 to the view's width, three
@@ -78,6 +118,61 @@ func (s *prepScratch) horizontalGray(rows []float32, f *Frame, r0, nr, W int) {
 			}
 			out[o] = a
 		}
+	}
+}
+
+// horizontalRGB2 is horizontalRGB when every view pixel has at most two
+// taps (s.xp, byte offsets into the row).
+func (s *prepScratch) horizontalRGB2(rows []float32, f *Frame, r0, nr, W int, bgr bool) {
+	taps := s.xp[:W]
+	stride := f.Width * 4
+	for r := 0; r < nr; r++ {
+		if s.need[r] {
+			pairRowRGB(rows[r*W*3:(r+1)*W*3], f.RGBA[(r0+r)*stride:(r0+r+1)*stride], taps, bgr)
+		}
+	}
+}
+
+// pairRowRGB reduces one source row src to out, three channels a pixel.
+// Adding a zero-weight tap adds an exact 0, so the sums equal
+// horizontalRGB's. The row is its own function so that the loop keeps its
+// values in registers under wasm.
+func pairRowRGB(out []float32, src []byte, taps []tapPair, bgr bool) {
+	out = out[:3*len(taps)]
+	for o, t := range taps {
+		// One bounds check a tap: the pixel as an array.
+		p := (*[4]byte)(src[t.o0:])
+		q := (*[4]byte)(src[t.o1:])
+		a0 := t.w0*float32(p[0]) + t.w1*float32(q[0])
+		a1 := t.w0*float32(p[1]) + t.w1*float32(q[1])
+		a2 := t.w0*float32(p[2]) + t.w1*float32(q[2])
+		if bgr {
+			a0, a2 = a2, a0
+		}
+		d := (*[3]float32)(out[o*3:])
+		d[0], d[1], d[2] = a0, a1, a2
+	}
+}
+
+// horizontalGray2 is horizontalGray for at most two taps a pixel.
+func (s *prepScratch) horizontalGray2(rows []float32, f *Frame, r0, nr, W int) {
+	taps := s.xp[:W]
+	stride := f.Width * 4
+	for r := 0; r < nr; r++ {
+		if s.need[r] {
+			pairRowGray(rows[r*W:(r+1)*W], f.RGBA[(r0+r)*stride:(r0+r+1)*stride], taps)
+		}
+	}
+}
+
+// pairRowGray is pairRowRGB for one grey channel.
+func pairRowGray(out []float32, src []byte, taps []tapPair) {
+	out = out[:len(taps)]
+	for o, t := range taps {
+		p := (*[4]byte)(src[t.o0:])
+		q := (*[4]byte)(src[t.o1:])
+		out[o] = t.w0*(0.2989*float32(p[0])+0.587*float32(p[1])+0.114*float32(p[2])) +
+			t.w1*(0.2989*float32(q[0])+0.587*float32(q[1])+0.114*float32(q[2]))
 	}
 }
 
@@ -167,27 +262,59 @@ func (s *prepScratch) prepare(dst []float32, f *Frame, v View, b Box) error {
 	for _, i := range s.y.idx {
 		s.need[int(i)-r0] = true
 	}
-	switch v.color() {
-	case "gray":
+	// Pixels with at most two taps (bilinear, nearest, area shrinking less
+	// than 2x) take the straight-line loops; the general ones handle any
+	// number of taps.
+	xPairs := !s.general && s.x.pairs(&s.xp, 4, 0)
+	n := W * C
+	yPairs := !s.general && s.y.pairs(&s.yp, n, r0*n)
+	switch {
+	case v.color() == "gray" && xPairs:
+		s.horizontalGray2(rows, f, r0, nr, W)
+	case v.color() == "gray":
 		s.horizontalGray(rows, f, r0, nr, W)
+	case xPairs:
+		s.horizontalRGB2(rows, f, r0, nr, W, v.color() == "bgr")
 	default:
 		s.horizontalRGB(rows, f, r0, nr, W, v.color() == "bgr")
 	}
 
-	// Vertical pass: each view row blends whole source rows, then the
-	// values are normalised into place.
-	var inv, sub [3]float32
+	var nm norm
 	for c := 0; c < C; c++ {
-		inv[c] = 1 / v.std(c)
-		sub[c] = v.Mean[c]
+		nm.inv[c] = 1 / v.std(c)
+		nm.sub[c] = v.Mean[c]
 	}
-	nchw := v.layout() == "nchw"
+	out := planes{dst: dst, W: W, H: H, C: C, nchw: v.layout() == "nchw"}
+	if yPairs {
+		s.vertical2(out, rows, nm)
+	} else {
+		s.vertical(out, rows, r0, nm)
+	}
+	return nil
+}
+
+// norm is a view's normalisation, value (x - sub[c]) * inv[c].
+type norm struct{ inv, sub [3]float32 }
+
+// planes is the view's output buffer and its shape.
+type planes struct {
+	dst     []float32
+	W, H, C int
+	nchw    bool
+}
+
+// vertical blends, for each view row, the horizontally reduced source rows
+// its taps read into acc, then normalises acc into place. It takes any
+// number of taps.
+func (s *prepScratch) vertical(out planes, rows []float32, r0 int, nm norm) {
+	W, H, C, dst := out.W, out.H, out.C, out.dst
 	ys, yi, yw := s.y.start, s.y.idx, s.y.w
 	n := W * C
 	if cap(s.acc) < n {
 		s.acc = make([]float32, n)
 	}
 	acc := s.acc[:n]
+	inv, sub := nm.inv, nm.sub
 	plane := W * H
 	for o := 0; o < H; o++ {
 		clear(acc)
@@ -199,7 +326,7 @@ func (s *prepScratch) prepare(dst []float32, f *Frame, v View, b Box) error {
 				acc[i] += w * x
 			}
 		}
-		if nchw {
+		if out.nchw {
 			for c := 0; c < C; c++ {
 				out := dst[c*plane+o*W : c*plane+(o+1)*W]
 				m, k := sub[c], inv[c]
@@ -223,7 +350,97 @@ func (s *prepScratch) prepare(dst []float32, f *Frame, v View, b Box) error {
 			out[i+2] = (acc[i+2] - sub[2]) * inv[2]
 		}
 	}
-	return nil
+}
+
+// vertical2 is vertical when every view row has at most two taps (s.yp,
+// offsets into rows): it blends the two rows straight into the normalised
+// output, with no accumulator to clear and reread. The sums are vertical's,
+// as a zero-weight row adds an exact 0.
+func (s *prepScratch) vertical2(out planes, rows []float32, nm norm) {
+	n := out.W * out.C
+	for o, t := range s.yp[:out.H] {
+		if t.w0 == 0 && t.w1 == 0 {
+			// No taps (a letterbox border, or outside the frame): black.
+			// Rows may be empty then, so none is read; zero weights on
+			// real rows would blend to the same exact 0.
+			out.fill(o, nm)
+			continue
+		}
+		a := rows[t.o0 : t.o0+n]
+		b := rows[t.o1 : t.o1+n]
+		switch {
+		case out.nchw && out.C == 3:
+			out.blendPlanes(o, a, b, t.w0, t.w1, nm)
+		case out.C == 3:
+			blendRGB(out.dst[o*n:(o+1)*n], a, b, t.w0, t.w1, nm)
+		default: // gray: nhwc and nchw are the same
+			blendGray(out.dst[o*n:(o+1)*n], a, b, t.w0, t.w1, nm)
+		}
+	}
+}
+
+// fill sets view row o to black, normalised.
+func (p planes) fill(o int, nm norm) {
+	plane := p.W * p.H
+	for c := 0; c < p.C; c++ {
+		v := (0 - nm.sub[c]) * nm.inv[c]
+		if p.nchw || p.C == 1 {
+			clearTo(p.dst[c*plane+o*p.W:c*plane+(o+1)*p.W], v)
+			continue
+		}
+		row := p.dst[o*p.W*3 : (o+1)*p.W*3]
+		for i := c; i < len(row); i += 3 {
+			row[i] = v
+		}
+	}
+}
+
+func clearTo(d []float32, v float32) {
+	for i := range d {
+		d[i] = v
+	}
+}
+
+// blendRGB writes w0*a + w1*b, normalised, for interleaved RGB rows. Plain
+// indexing from i = 2 lets the compiler drop every bounds check in the loop,
+// which under wasm is faster than array-pointer conversions.
+func blendRGB(dst, a, b []float32, w0, w1 float32, nm norm) {
+	m0, m1, m2 := nm.sub[0], nm.sub[1], nm.sub[2]
+	k0, k1, k2 := nm.inv[0], nm.inv[1], nm.inv[2]
+	a, b = a[:len(dst)], b[:len(dst)]
+	for i := 2; i < len(dst); i += 3 {
+		dst[i-2] = (w0*a[i-2] + w1*b[i-2] - m0) * k0
+		dst[i-1] = (w0*a[i-1] + w1*b[i-1] - m1) * k1
+		dst[i] = (w0*a[i] + w1*b[i] - m2) * k2
+	}
+}
+
+// blendGray writes w0*a + w1*b, normalised, for one channel.
+func blendGray(dst, a, b []float32, w0, w1 float32, nm norm) {
+	m, k := nm.sub[0], nm.inv[0]
+	a, b = a[:len(dst)], b[:len(dst)]
+	for i := range dst {
+		dst[i] = (w0*a[i] + w1*b[i] - m) * k
+	}
+}
+
+// blendPlanes writes w0*a + w1*b, normalised, for interleaved RGB rows into
+// view row o of three channel planes (nchw).
+func (p planes) blendPlanes(o int, a, b []float32, w0, w1 float32, nm norm) {
+	m0, m1, m2 := nm.sub[0], nm.sub[1], nm.sub[2]
+	k0, k1, k2 := nm.inv[0], nm.inv[1], nm.inv[2]
+	plane, W := p.W*p.H, p.W
+	r := p.dst[o*W : (o+1)*W]
+	g := p.dst[plane+o*W : plane+(o+1)*W]
+	bl := p.dst[2*plane+o*W : 2*plane+(o+1)*W]
+	g, bl = g[:len(r)], bl[:len(r)]
+	a, b = a[:3*len(r)], b[:3*len(r)]
+	for x := range r {
+		u, v := (*[3]float32)(a[3*x:]), (*[3]float32)(b[3*x:])
+		r[x] = (w0*u[0] + w1*v[0] - m0) * k0
+		g[x] = (w0*u[1] + w1*v[1] - m1) * k1
+		bl[x] = (w0*u[2] + w1*v[2] - m2) * k2
+	}
 }
 
 // axisTaps says, for each view pixel along one axis, which source pixels it

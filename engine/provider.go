@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 )
@@ -12,7 +13,9 @@ var ErrFrameGone = errors.New("engine: the frame has aged out")
 // ProviderOptions bound what a Provider keeps.
 type ProviderOptions struct {
 	// MaxFrames is how many of the newest frames are kept, with their views
-	// (default 4). Older frames age out.
+	// (default 4). Older frames age out, except those a chain still needs
+	// (a detector's frame until the tasks cropping its boxes have read it),
+	// at most one a run in progress and one a chained task's pending input.
 	MaxFrames int
 	// MaxBytes bounds the bytes of frames and views kept (default 64 MiB).
 	// Past it, the oldest frames age out early; the newest always stays.
@@ -38,6 +41,7 @@ type Provider struct {
 	mu     sync.Mutex
 	opt    ProviderOptions
 	frames []*providerFrame // oldest first
+	held   int              // frames with holds > 0
 	lastID uint64
 	pushed bool
 	spare  [][]byte // RGBA buffers of aged-out frames nobody reads
@@ -48,6 +52,7 @@ type providerFrame struct {
 	f       Frame
 	views   map[string]*providerView
 	readers int // views being computed from f.RGBA
+	holds   int // hold calls not yet released: the frame does not age out
 	gone    bool
 }
 
@@ -96,18 +101,59 @@ func (p *Provider) Push(f Frame) error {
 	p.lastID, p.pushed = f.ID, true
 	p.stats.Frames++
 	p.stats.Bytes += len(buf)
-	for len(p.frames) > p.opt.MaxFrames || (len(p.frames) > 1 && p.stats.Bytes > p.opt.MaxBytes) {
-		p.ageOut()
-	}
+	p.trim()
 	return nil
 }
 
-// ageOut drops the oldest frame. Its RGBA buffer is reused once no view is
-// being computed from it. Called with p.mu held.
-func (p *Provider) ageOut() {
-	old := p.frames[0]
-	p.frames[0] = nil
-	p.frames = p.frames[1:]
+// trim ages out the oldest frames nobody holds until at most MaxFrames
+// unheld frames are kept and the bytes are within MaxBytes, or only held
+// frames and the newest are left. Called with p.mu held.
+func (p *Provider) trim() {
+	for len(p.frames)-p.held > p.opt.MaxFrames || (len(p.frames) > 1 && p.stats.Bytes > p.opt.MaxBytes) {
+		i := slices.IndexFunc(p.frames[:len(p.frames)-1], func(pf *providerFrame) bool { return pf.holds == 0 })
+		if i < 0 {
+			return
+		}
+		p.ageOut(i)
+	}
+}
+
+// hold keeps frame id from ageing out until release, and reports whether
+// the frame was still there to hold.
+func (p *Provider) hold(id uint64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pf := p.find(id)
+	if pf == nil {
+		return false
+	}
+	if pf.holds == 0 {
+		p.held++
+	}
+	pf.holds++
+	return true
+}
+
+// release ends a hold; the frame ages out now if it is past the bounds.
+func (p *Provider) release(id uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pf := p.find(id)
+	if pf == nil || pf.holds == 0 {
+		return
+	}
+	pf.holds--
+	if pf.holds == 0 {
+		p.held--
+		p.trim()
+	}
+}
+
+// ageOut drops frame i. Its RGBA buffer is reused once no view is being
+// computed from it. Called with p.mu held.
+func (p *Provider) ageOut(i int) {
+	old := p.frames[i]
+	p.frames = slices.Delete(p.frames, i, i+1)
 	old.gone = true
 	p.stats.AgedOut++
 	p.stats.Bytes -= old.bytes()
@@ -209,9 +255,7 @@ func (p *Provider) View(id uint64, v View, b Box) ([]float32, error) {
 	if pf.gone && pf.readers == 0 && pf.f.RGBA != nil {
 		p.recycle(pf)
 	}
-	for len(p.frames) > 1 && p.stats.Bytes > p.opt.MaxBytes {
-		p.ageOut()
-	}
+	p.trim()
 	p.mu.Unlock()
 	close(pv.done)
 	return pv.data, pv.err

@@ -339,6 +339,53 @@ func TestProviderAgesFramesOut(t *testing.T) {
 	}
 }
 
+// TestProviderHold: a held frame does not age out while newer ones come
+// (and is not counted among MaxFrames); released, it goes at once.
+func TestProviderHold(t *testing.T) {
+	p := NewProvider(ProviderOptions{MaxFrames: 2})
+	v := View{Width: 4, Height: 4}
+	push := func(id uint64) {
+		t.Helper()
+		if err := p.Push(testFrame(id, 16, 16, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push(1)
+	if !p.hold(1) || !p.hold(1) {
+		t.Fatal("frame 1 could not be held")
+	}
+	for id := uint64(2); id <= 6; id++ {
+		push(id)
+	}
+	if _, err := p.View(1, v, Box{}); err != nil {
+		t.Fatalf("held frame 1 after 5 newer: %v", err)
+	}
+	if _, err := p.View(4, v, Box{}); !errors.Is(err, ErrFrameGone) {
+		t.Errorf("frame 4, neither held nor among the 2 newest: got %v, want ErrFrameGone", err)
+	}
+	if s := p.Stats(); s.Bytes != 3*16*16*4+4*4*3*4 {
+		t.Errorf("%d bytes held, want 3 frames (1, 5, 6) and frame 1's view", s.Bytes)
+	}
+	p.release(1)
+	if _, err := p.View(1, v, Box{}); err != nil {
+		t.Fatalf("frame 1 still held once: %v", err)
+	}
+	p.release(1)
+	if _, err := p.View(1, v, Box{}); !errors.Is(err, ErrFrameGone) {
+		t.Errorf("frame 1 released: got %v, want ErrFrameGone", err)
+	}
+	if s := p.Stats(); s.Bytes != 2*16*16*4 || s.AgedOut != 4 {
+		t.Errorf("after the release: %+v, want 2 frames held and 4 aged out", s)
+	}
+	if p.hold(3) {
+		t.Error("held frame 3, which had aged out")
+	}
+	p.release(3) // nothing held: no effect
+	if s := p.Stats(); s.Bytes != 2*16*16*4 {
+		t.Errorf("a release of nothing changed the bytes: %+v", s)
+	}
+}
+
 func TestProviderErrors(t *testing.T) {
 	p := NewProvider(ProviderOptions{})
 	if err := p.Push(testFrame(5, 8, 8, 1)); err != nil {

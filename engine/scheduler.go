@@ -208,6 +208,10 @@ type job struct {
 	pushed time.Time // the frame's Push, for latency
 	at     time.Time // when the input became available
 	boxes  []Box     // chained tasks
+	// held: the job holds its frame in the Provider (Provider.hold), so
+	// that a chain's frame does not age out between the detector's run
+	// and the crops of its boxes however fast frames come.
+	held bool
 }
 
 const (
@@ -467,6 +471,10 @@ func (s *Scheduler) Remove(name string) error {
 		return taskError(name, "feeds "+strconv.Quote(t.children[0].Name)+"; remove it first")
 	}
 	t.removed = true
+	if t.hasPend {
+		s.unhold(t.pend)
+		t.hasPend = false
+	}
 	delete(s.byName, name)
 	s.tasks = slices.DeleteFunc(s.tasks, func(x *task) bool { return x == t })
 	s.byPrio = slices.DeleteFunc(s.byPrio, func(x *task) bool { return x == t })
@@ -611,6 +619,7 @@ func (s *Scheduler) run(l *lane) {
 
 		s.mu.Lock()
 		deliver := s.finish(l, t, j, &res, gone)
+		s.unhold(j) // its chained tasks, if any, hold the frame now
 		if deliver {
 			// One delivery at a time per task (MaxRuns > 1), in the
 			// frame order finish checked.
@@ -632,6 +641,9 @@ func (s *Scheduler) run(l *lane) {
 func (s *Scheduler) start(l *lane, t *task, now time.Time) job {
 	j := t.pend
 	t.pend, t.hasPend = job{}, false
+	if len(t.children) > 0 && !j.held {
+		j.held = s.prov.hold(j.id)
+	}
 	t.running++
 	l.task, l.start = t, now
 	if t.eff > 0 {
@@ -786,6 +798,14 @@ func (s *Scheduler) finish(l *lane, t *task, j job, res *Result, gone bool) bool
 	return t.on != nil && !t.removed && !s.closed
 }
 
+// unhold releases j's hold on its frame, if it has one. Called with s.mu
+// held.
+func (s *Scheduler) unhold(j job) {
+	if j.held {
+		s.prov.release(j.id)
+	}
+}
+
 func later(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a
@@ -796,7 +816,11 @@ func later(a, b time.Time) time.Time {
 // offer makes j t's pending input, replacing (and counting) an older one.
 // Called with s.mu held.
 func (s *Scheduler) offer(t *task, j job) {
+	if t.parent != nil {
+		j.held = s.prov.hold(j.id)
+	}
 	if t.hasPend {
+		s.unhold(t.pend)
 		if t.wants(t.pend) {
 			t.dropped++
 			if t.running < t.maxRuns {

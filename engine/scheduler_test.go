@@ -666,6 +666,61 @@ func TestSchedulerOverload(t *testing.T) {
 	}
 }
 
+// TestSchedulerChainHoldsFrame: frames come every 3 ms and the Provider
+// keeps 2, so a frame ages out 6 ms after it comes, while the detector
+// takes 20 ms. The chain holds its frame (the detector's run, then the
+// pending crop) so that the chained task still reads it: it runs on every
+// detection, never finds its frame gone, and the frames held stay few.
+func TestSchedulerChainHoldsFrame(t *testing.T) {
+	cost := map[string]time.Duration{"det": 20 * time.Millisecond, "crop": 2 * time.Millisecond}
+	lanes := []Runner{schedSleepRunner(cost), schedSleepRunner(cost)}
+	s := newSchedTest(t, SchedulerOptions{Lanes: lanes, Provider: ProviderOptions{MaxFrames: 2}})
+	box := func([][]float32, int, int) ([]Box, error) { return []Box{{1, 1, 6, 6}}, nil }
+	cropView := schedIDView
+	cropView.Crop = "face"
+	c := newSchedCollector()
+	for _, task := range []Task{
+		{Name: "det", Priority: 1, View: schedIDView, Boxes: box},
+		{Name: "crop", View: cropView, From: "det"},
+	} {
+		if err := s.Add(task, c.on(task.Name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	maxBytes := 0
+	begin := time.Now()
+	var id uint64
+	for id = 1; time.Since(begin) < 600*time.Millisecond; id++ {
+		if err := s.Push(schedFlatFrame(id)); err != nil {
+			t.Fatal(err)
+		}
+		maxBytes = max(maxBytes, s.Provider().Stats().Bytes)
+		time.Sleep(3 * time.Millisecond)
+	}
+	schedWait(t, "the last detection's crop", func() bool {
+		d, cr := schedMetricsOf(s, "det"), schedMetricsOf(s, "crop")
+		return d.Runs > 0 && cr.Runs+cr.Dropped >= d.Runs
+	})
+	d, cr := schedMetricsOf(s, "det"), schedMetricsOf(s, "crop")
+	t.Logf("%d frames; det runs %d dropped %d; crop runs %d dropped %d; provider peak %d bytes", id-1, d.Runs, d.Dropped, cr.Runs, cr.Dropped, maxBytes)
+	if d.Runs < 5 {
+		t.Fatalf("det ran %d times in 600 ms", d.Runs)
+	}
+	if cr.Dropped != 0 || cr.Runs != d.Runs {
+		t.Errorf("crop ran %d times and dropped %d for %d detections: a chained task lost its frame", cr.Runs, cr.Dropped, d.Runs)
+	}
+	for _, r := range c.get("crop") {
+		if r.Err != nil {
+			t.Fatalf("crop: %v", r.Err)
+		}
+	}
+	// Two newest frames, plus at most the detector's frame and a pending
+	// crop's (8x8 RGBA each, and their one-value views).
+	if limit := 4 * (8*8*4 + 4*4); maxBytes > limit {
+		t.Errorf("the provider held %d bytes, more than 4 frames (%d)", maxBytes, limit)
+	}
+}
+
 // TestSchedulerOverloadOwnPace: a task slower than the frames drops them
 // while it runs back to back on a lane of its own; that is its own pace,
 // and shedding the others would free nothing it could use. A light task on

@@ -2,12 +2,14 @@ package engine
 
 import (
 	"math"
+	"strconv"
 	"testing"
 )
 
-// fastCases returns views that exercise the two-tap loops and the general
-// ones: every resize, colour and layout, letterbox and stretch, crops partly
-// outside the frame, upscaling, downscaling and odd sizes.
+// fastCases returns views that exercise the two-tap loops, the window loops
+// and the general ones: every resize, colour and layout, letterbox and
+// stretch, crops partly outside the frame, upscaling, downscaling by up to
+// 8x (windows of 3 to 8 taps) and more (the general loops), odd sizes.
 func fastCases() []struct {
 	v View
 	b Box
@@ -20,7 +22,8 @@ func fastCases() []struct {
 	u := [3]float32{127.5, 127.5, 127.5}
 	ms := [3]float32{123.7, 116.3, 103.5}
 	ss := [3]float32{58.4, 57.1, 57.4}
-	sizes := [][2]int{{1, 1}, {3, 7}, {641, 1}, {1, 33}, {20, 20}, {37, 23}, {64, 48}, {100, 70}, {256, 256}}
+	sizes := [][2]int{{1, 1}, {3, 7}, {641, 1}, {1, 33}, {20, 20}, {37, 23}, {64, 48}, {100, 70}, {256, 256},
+		{8, 6}, {11, 9}, {16, 12}, {28, 21}}
 	crops := []struct {
 		crop string
 		sq   bool
@@ -35,6 +38,8 @@ func fastCases() []struct {
 		{"face", false, 0, Box{50.5, 30, 52.25, 31}},  // a tiny crop, upscaled a lot
 		{"face", true, 3, Box{-20, -20, 100, 100}},    // much bigger than the frame
 		{"face", false, 0, Box{0.25, 0.75, 63.5, 47}}, // fractional edges
+		{"face", false, 0, Box{2.5, 3, 190.75, 150}},  // most of the bigger frame
+		{"face", true, 1.1, Box{30, 20, 170, 90}},     // square, past the small frame
 	}
 	i := 0
 	for _, sz := range sizes {
@@ -64,47 +69,90 @@ func fastCases() []struct {
 	return cs
 }
 
-// TestPrepareFastMatchesGeneral checks the two-tap loops against the
-// general ones (prepScratch.general), which they replace when they apply.
-// The two-tap sums add the same products in the same order (a missing tap
+// TestPrepareFastMatchesGeneral checks the two-tap and window loops against
+// the general ones (prepScratch.general), which they replace when they
+// apply. Their sums add the same products in the same order (a missing tap
 // adds an exact 0), so the results must be equal bit for bit; 1e-5 relative
 // is allowed only in case a compiler fuses a multiply-add differently.
+//
+// The cases run on two frames: a small one, where most views upscale or
+// shrink by under 2x, and a bigger one, where most area views shrink by
+// more and take the window loops.
 func TestPrepareFastMatchesGeneral(t *testing.T) {
-	f := testFrame(3, 64, 48, 11)
 	var fast, general prepScratch
 	general.general = true
-	paired, bits := 0, 0
-	for i, c := range fastCases() {
-		got := make([]float32, c.v.Len())
-		want := make([]float32, c.v.Len())
-		errG := fast.prepare(got, &f, c.v, c.b)
-		errW := general.prepare(want, &f, c.v, c.b)
-		if (errG == nil) != (errW == nil) {
-			t.Fatalf("case %d %s: errors differ: %v vs %v", i, c.v.Key(), errG, errW)
-		}
-		if errG != nil {
-			continue
-		}
-		if fast.x.pairs(&fast.xp, 4, 0) || fast.y.pairs(&fast.yp, 1, 0) {
-			paired++
-		}
-		if equal32(got, want) {
-			bits++
-			continue
-		}
-		if j := farFrom(got, want); j >= 0 {
-			t.Fatalf("case %d %s: value %d is %v, the general path gives %v", i, c.v.Key(), j, got[j], want[j])
+	runs, paired, windowed, bits := 0, 0, 0, 0
+	sizes := map[string]int{} // axes by the loop they took, e.g. "x4"
+	for _, f := range []Frame{testFrame(3, 64, 48, 11), testFrame(4, 203, 157, 12)} {
+		for i, c := range fastCases() {
+			got := make([]float32, c.v.Len())
+			want := make([]float32, c.v.Len())
+			errG := fast.prepare(got, &f, c.v, c.b)
+			errW := general.prepare(want, &f, c.v, c.b)
+			if (errG == nil) != (errW == nil) {
+				t.Fatalf("%dx%d case %d %s: errors differ: %v vs %v", f.Width, f.Height, i, c.v.Key(), errG, errW)
+			}
+			if errG != nil {
+				continue
+			}
+			runs++
+			x, y := fast.paths(f.Width, c.v.Width*c.v.Channels())
+			if x == "pairs" || y == "pairs" {
+				paired++
+			}
+			if x[0] == 'x' || y[0] == 'y' {
+				windowed++
+			}
+			sizes[x]++
+			sizes[y]++
+			if equal32(got, want) {
+				bits++
+				continue
+			}
+			if j := farFrom(got, want); j >= 0 {
+				t.Fatalf("%dx%d case %d %s (%s, %s): value %d is %v, the general path gives %v", f.Width, f.Height, i, c.v.Key(), x, y, j, got[j], want[j])
+			}
 		}
 	}
 	if paired < 100 {
-		t.Errorf("only %d cases took a two-tap loop", paired)
+		t.Errorf("only %d views took a two-tap loop", paired)
 	}
-	t.Logf("%d of %d cases took a two-tap loop; %d equal bit for bit", paired, len(fastCases()), bits)
+	if windowed < 250 {
+		t.Errorf("only %d views took a window loop", windowed)
+	}
+	for _, k := range []string{"x3", "x4", "x6", "x8", "y3", "y4", "y5", "y6", "y7", "y8", "general"} {
+		if sizes[k] == 0 {
+			t.Errorf("no view took %s", k)
+		}
+	}
+	t.Logf("%d views: %d took a two-tap loop, %d a window loop; %d equal bit for bit", runs, paired, windowed, bits)
+	t.Logf("axes by loop: %v", sizes)
+}
+
+// paths names the loops the last prepare took along x and y: "pairs", "x"
+// or "y" and the window size, or "general". n is the view's values a row.
+func (s *prepScratch) paths(fw, n int) (x, y string) {
+	x, y = "general", "general"
+	r0, r1 := s.y.span()
+	var k tapsK
+	switch {
+	case s.x.pairs(&s.xp, 4, 0):
+		x = "pairs"
+	case s.x.windows(&k, 4, 0, fw, true):
+		x = "x" + strconv.Itoa(k.k)
+	}
+	switch {
+	case s.y.pairs(&s.yp, n, r0*n):
+		y = "pairs"
+	case s.y.windows(&k, n, r0, r1, false):
+		y = "y" + strconv.Itoa(k.k)
+	}
+	return x, y
 }
 
 // TestPrepareFastBigFrame repeats the comparison on a camera-sized frame
-// with the views the Watch page uses, and views that mix a two-tap axis
-// with a general one.
+// with the views the Watch page uses, views that mix a two-tap axis with a
+// window one, and every window size in x, for each colour and layout.
 func TestPrepareFastBigFrame(t *testing.T) {
 	f := testFrame(1, 640, 480, 1)
 	u := [3]float32{127.5, 127.5, 127.5}
@@ -115,10 +163,23 @@ func TestPrepareFastBigFrame(t *testing.T) {
 		{View{Width: 256, Height: 256, Fit: "letterbox", Mean: u, Std: u}, Box{}},
 		{View{Width: 256, Height: 256, Fit: "letterbox", Resize: "area", Mean: u, Std: u}, Box{}},
 		{View{Width: 416, Height: 416, Fit: "letterbox", Resize: "area", Layout: "nchw"}, Box{}},
-		{View{Width: 600, Height: 100, Resize: "area", Color: "gray"}, Box{}}, // pairs in x only
-		{View{Width: 100, Height: 400, Resize: "area", Color: "bgr"}, Box{}},  // pairs in y only
+		{View{Width: 600, Height: 100, Resize: "area", Color: "gray"}, Box{}}, // pairs in x, windows of 6 in y
+		{View{Width: 100, Height: 400, Resize: "area", Color: "bgr"}, Box{}},  // windows of 8 in x, pairs in y
+		{View{Width: 128, Height: 128, Resize: "area", Std: [3]float32{255, 255, 255}}, Box{}},
+		{View{Crop: "face", Square: true, Enlarge: 1.2, Width: 64, Height: 64, Color: "gray", Resize: "area", Mean: u, Std: u}, Box{250, 100, 370, 240}},
+		{View{Crop: "face", Width: 48, Height: 48, Resize: "area", Layout: "nchw", Color: "bgr"}, Box{600, 440, 800, 600}}, // past the corner
+		{View{Width: 3000, Height: 1, Resize: "area"}, Box{}},                                                              // 480 taps in y: general
 		{View{Crop: "face", Square: true, Enlarge: 1.2, Width: 64, Height: 64, Color: "gray", Mean: u, Std: u}, Box{250, 100, 370, 240}},
 		{View{Width: 1280, Height: 960, Resize: "nearest", Layout: "nchw"}, Box{}},
+	}
+	// Every window size in x (and several in y), each colour and layout.
+	for _, w := range []int{400, 256, 150, 128, 100, 80} {
+		for i, color := range []string{"rgb", "bgr", "gray"} {
+			views = append(views, struct {
+				v View
+				b Box
+			}{View{Width: w, Height: w * 3 / 4, Resize: "area", Color: color, Layout: []string{"nhwc", "nchw"}[(w+i)%2], Mean: u, Std: u}, Box{}})
+		}
 	}
 	var fast, general prepScratch
 	general.general = true
@@ -131,8 +192,11 @@ func TestPrepareFastBigFrame(t *testing.T) {
 		if err := general.prepare(want, &f, c.v, c.b); err != nil {
 			t.Fatal(err)
 		}
+		x, y := fast.paths(f.Width, c.v.Width*c.v.Channels())
 		if j := farFrom(got, want); j >= 0 {
-			t.Errorf("view %d %s: value %d is %v, the general path gives %v", i, c.v.Key(), j, got[j], want[j])
+			t.Errorf("view %d %s (%s, %s): value %d is %v, the general path gives %v", i, c.v.Key(), x, y, j, got[j], want[j])
+		} else if !equal32(got, want) {
+			t.Logf("view %d %s (%s, %s): close to the general path but not bit-equal", i, c.v.Key(), x, y)
 		}
 	}
 }
@@ -159,6 +223,8 @@ func TestPrepareFastNoAllocs(t *testing.T) {
 		{Width: 256, Height: 256, Fit: "letterbox", Mean: u, Std: u},
 		{Width: 64, Height: 64, Color: "gray", Layout: "nchw", Resize: "nearest"},
 		{Width: 128, Height: 128, Resize: "area"},
+		{Width: 256, Height: 256, Fit: "letterbox", Resize: "area", Mean: u, Std: u},
+		{Width: 80, Height: 60, Color: "gray", Layout: "nchw", Resize: "area"},
 	} {
 		dst := make([]float32, v.Len())
 		var s prepScratch

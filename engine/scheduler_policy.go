@@ -22,8 +22,8 @@ import (
 //     source that waits for the results before its next frame, the lane
 //     sat idle for nothing, and reservations stop for a backoff.
 //  4. Overload: every Adapt period, if the lanes were nearly all busy and
-//     inputs were dropped while their task waited for a lane, or rates
-//     were missed, the least important task above
+//     a task dropped inputs while it waited for a lane, or missed its
+//     rate, the least important task less important than it and above
 //     its floor has its rate lowered (and the next ones up, while the tasks
 //     cut held too little lane time for the cut to matter; never the most
 //     important ones); when the lanes have room again rates come back,
@@ -265,23 +265,28 @@ func (s *Scheduler) control(now time.Time) {
 	if s.framePer > 0 {
 		frameRate = 1 / s.framePer.Seconds()
 	}
-	starved, missed := uint64(0), false
+	// hurt is the most important priority that lost inputs waiting for a
+	// lane or missed its rate: shedding a less important task helps it.
+	hurt, any := 0, false
 	for _, t := range s.tasks {
-		starved += t.winStarved
+		suffered := t.winStarved > 0
 		if t.parent == nil && t.eff > 0 && !t.addedAt.After(s.winStart) {
 			want := t.eff
 			if frameRate > 0 {
 				want = min(want, frameRate)
 			}
 			if float64(t.winRuns)/win.Seconds() < 0.8*want {
-				missed = true
+				suffered = true
 			}
+		}
+		if suffered && (!any || t.Priority > hurt) {
+			hurt, any = t.Priority, true
 		}
 	}
 	switch {
-	case util >= busyHigh && (starved > 0 || missed):
+	case util >= busyHigh && any:
 		s.calm = 0
-		s.shed(win, busy, frameRate)
+		s.shed(win, busy, frameRate, hurt)
 	case util < busyLow:
 		// Room on the lanes: drops now come from rates or reservations,
 		// not from overload.
@@ -309,10 +314,12 @@ func floorRate(t *task) float64 {
 }
 
 // shed lowers the rate of the least important task above its floor (the
-// busiest of equals); frameRate is the source's. Cutting a task that held little of the lanes frees
-// little, so it goes on up the priorities until the tasks cut held at
-// least shedShare of the window's busy time.
-func (s *Scheduler) shed(win, busy time.Duration, frameRate float64) {
+// busiest of equals) below priority hurt, the most important that
+// suffered: the least important task losing frames to the others is not
+// helped by cutting itself. frameRate is the source's. Cutting a task that
+// held little of the lanes frees little, so it goes on up the priorities
+// until the tasks cut held at least shedShare of the window's busy time.
+func (s *Scheduler) shed(win, busy time.Duration, frameRate float64, hurt int) {
 	cut := time.Duration(0)
 	for i := len(s.byPrio) - 1; i >= 0 && cut < time.Duration(shedShare*float64(busy)); {
 		// The least important priority still above a floor, from i down.
@@ -324,7 +331,7 @@ func (s *Scheduler) shed(win, busy time.Duration, frameRate float64) {
 			if v != nil && t.Priority != v.Priority {
 				break
 			}
-			if t.Priority == s.byPrio[0].Priority {
+			if t.Priority >= hurt || t.Priority == s.byPrio[0].Priority {
 				// The most important tasks are never shed: if they alone
 				// exceed the lanes, newest-frame-only already bounds them,
 				// and cutting them would idle lanes the rest are kept from.

@@ -727,10 +727,10 @@ func TestSchedulerChainHoldsFrame(t *testing.T) {
 // the second lane, which always has a lane when its frame comes, is not
 // shed, though the lanes are over 85% busy and frames are dropped.
 func TestSchedulerOverloadOwnPace(t *testing.T) {
-	cost := map[string]time.Duration{"slow": 30 * time.Millisecond, "light": 8 * time.Millisecond}
+	cost := map[string]time.Duration{"slow": 30 * time.Millisecond, "light": 8 * time.Millisecond, "low": 8 * time.Millisecond}
 	lanes := []Runner{schedSleepRunner(cost), schedSleepRunner(cost)}
 	s := newSchedTest(t, SchedulerOptions{Lanes: lanes, Adapt: 100 * time.Millisecond})
-	for i, name := range []string{"light", "slow"} {
+	for i, name := range []string{"low", "light", "slow"} {
 		if err := s.Add(Task{Name: name, Priority: i, View: schedIDView}, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -742,13 +742,47 @@ func TestSchedulerOverloadOwnPace(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	light, slow := schedMetricsOf(s, "light"), schedMetricsOf(s, "slow")
-	t.Logf("light: runs %d dropped %d shed %v effective %.1f; slow: runs %d dropped %d", light.Runs, light.Dropped, light.Shed, light.EffectiveRate, slow.Runs, slow.Dropped)
-	if slow.Dropped == 0 {
-		t.Fatalf("slow dropped no frames: the test's premise (a task slower than the frames) does not hold")
+	low, light, slow := schedMetricsOf(s, "low"), schedMetricsOf(s, "light"), schedMetricsOf(s, "slow")
+	for _, m := range []TaskMetrics{low, light, slow} {
+		t.Logf("%s: runs %d dropped %d shed %v effective %.1f", m.Name, m.Runs, m.Dropped, m.Shed, m.EffectiveRate)
+	}
+	if slow.Dropped == 0 || low.Dropped == 0 {
+		t.Fatalf("slow dropped %d frames, low %d: the test's premise (frames faster than slow, low losing its turns) does not hold", slow.Dropped, low.Dropped)
 	}
 	if light.Shed || light.EffectiveRate != 0 {
 		t.Errorf("light was shed to %.1f/s while it always had a lane: the slow task's own drops are not overload", light.EffectiveRate)
+	}
+}
+
+// TestSchedulerShedHelpsTheHurt drives control over hand-set windows: the
+// lanes full and only the least important task losing inputs while it
+// waited for a lane: cutting its own rate would not help it, so nothing is
+// shed. Once a more important task loses one, the least important is cut.
+func TestSchedulerShedHelpsTheHurt(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := &Scheduler{now: func() time.Time { return now }, adapt: time.Second, byName: map[string]*task{}}
+	s.lanes = []*lane{{id: 0}}
+	mk := func(name string, prio int) *task {
+		t := &task{Task: Task{Name: name, Priority: prio, View: schedIDView}, weight: math.Exp2(float64(prio)),
+			laneRuns: make([]uint64, 1), order: uint64(len(s.tasks)), maxRuns: 1}
+		s.tasks = append(s.tasks, t)
+		s.byPrio = append([]*task{t}, s.byPrio...)
+		return t
+	}
+	low, mid, _ := mk("low", 0), mk("mid", 1), mk("top", 2)
+	window := func(lowStarved, midStarved uint64) {
+		s.winStart, s.winBusy = now.Add(-time.Second), time.Second // the lane busy all the window
+		low.winRuns, low.winBusy, low.winStarved = 20, 400*time.Millisecond, lowStarved
+		mid.winRuns, mid.winBusy, mid.winStarved = 20, 300*time.Millisecond, midStarved
+		s.control(now)
+	}
+	window(10, 0)
+	if low.shed || mid.shed {
+		t.Fatalf("shed low %v (%.1f/s), mid %v when only low lost inputs", low.shed, low.eff, mid.shed)
+	}
+	window(10, 1)
+	if !low.shed || low.eff <= 0 || low.eff >= 20 || mid.shed {
+		t.Errorf("mid lost an input: low shed %v to %.1f/s (want below its 20/s), mid shed %v", low.shed, low.eff, mid.shed)
 	}
 }
 

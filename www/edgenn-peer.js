@@ -91,6 +91,15 @@ function fail(msg) {
   return new Error("edgenn: " + msg);
 }
 
+/**
+ * reason is a caught error's message for a new one that names it, without
+ * its own "edgenn: " (so that fail(`...: ${reason(e)}`) says it once).
+ * @param {unknown} e
+ */
+function reason(e) {
+  return String(e instanceof Error ? e.message : e).replace(/^edgenn: /, "");
+}
+
 function now() {
   return globalThis.performance?.now() ?? Date.now();
 }
@@ -530,7 +539,7 @@ export class Channel {
       const pub = await s.importKey("raw", /** @type {Uint8Array<ArrayBuffer>} */ (their.slice()), { name: "X25519" }, false, []);
       shared = await s.deriveBits({ name: "X25519", public: pub }, own.priv, 256);
     } catch (e) {
-      throw fail("peer: key agreement: " + /** @type {Error} */ (e).message);
+      throw fail("peer: key agreement: " + reason(e));
     }
     const ikm = await s.importKey("raw", shared, "HKDF", false, ["deriveBits"]);
     const key = async (/** @type {Uint8Array} */ from, /** @type {Uint8Array} */ to) => {
@@ -730,7 +739,7 @@ class WebSocketTransport {
       try {
         m = decodeMessage(new Uint8Array(e.data));
       } catch (err) {
-        ev.warn(fail(`hub: a message this side cannot read: ${/** @type {Error} */ (err).message}`));
+        ev.warn(fail(`hub: a message this side cannot read: ${reason(err)}`));
         return;
       }
       ev.message(m);
@@ -872,7 +881,7 @@ class HTTPTransport {
     try {
       a = await this._do("/join", { method: "POST", body: /** @type {Uint8Array<ArrayBuffer>} */ (join) }, HTTP_SEND_TIMEOUT);
     } catch (e) {
-      this._die(`the connection failed: ${/** @type {Error} */ (e).message}`);
+      this._die(`the connection failed: ${reason(e)}`);
       return;
     }
     if (!a.res.ok) {
@@ -903,7 +912,7 @@ class HTTPTransport {
       list = decode(body);
       if (!Array.isArray(list) || list.some((b) => !(b instanceof Uint8Array))) throw new Error("not an array of bin");
     } catch (e) {
-      this._die(`a poll answer this side cannot read: ${/** @type {Error} */ (e).message}`);
+      this._die(`a poll answer this side cannot read: ${reason(e)}`);
       return false;
     }
     this.ev.heard();
@@ -920,7 +929,7 @@ class HTTPTransport {
         } catch {
           // unreadable through and through
         }
-        this.ev.warn(fail(`hub: a message this side cannot read: ${/** @type {Error} */ (e).message}`));
+        this.ev.warn(fail(`hub: a message this side cannot read: ${reason(e)}`));
         continue;
       }
       if (m.seq <= this.after) continue;
@@ -957,7 +966,7 @@ class HTTPTransport {
         why = r.msg;
       } catch (e) {
         if (this.closing) return;
-        why = /** @type {Error} */ (e).message;
+        why = reason(e);
       }
       if (now() - since > this.silence) {
         this._die(`the hub did not answer a poll for ${Math.round((now() - since) / 1000)} s (${why})`);
@@ -1018,7 +1027,7 @@ class HTTPTransport {
         }
         why = `${a.res.status}: ${r.msg}`; // storage failing: nothing was changed
       } catch (e) {
-        why = /** @type {Error} */ (e).message;
+        why = reason(e);
       }
       if (this.closing || now() - t0 > this.silence) {
         if (!this.closing) this._die(`sending to the hub failed for ${Math.round((now() - t0) / 1000)} s (${why})`);
@@ -1342,7 +1351,7 @@ export class Peers {
       try {
         t.start(join, ev);
       } catch (e) {
-        reject(fail(`join ${url}: ${/** @type {Error} */ (e).message}`));
+        reject(fail(`join ${url}: ${reason(e)}`));
       }
     });
   }
@@ -1607,7 +1616,7 @@ export class Peers {
         this._busy++;
         if (refusedSince < 0) refusedSince = now();
         else if (now() - refusedSince > BUSY_PATIENCE) {
-          throw fail(`frame to ${p.info.id}: refused as busy for ${BUSY_PATIENCE} ms: ${/** @type {Error} */ (e).message}`);
+          throw fail(`frame to ${p.info.id}: refused as busy for ${BUSY_PATIENCE} ms: ${reason(e)}`);
         }
       }
       await new Promise((r) => setTimeout(r, wait));
@@ -1654,7 +1663,7 @@ export class Peers {
   /** @internal @param {Peer} p @param {() => Promise<void>} f a step of p's inbox */
   _enqueue(p, f) {
     p.inbox = p.inbox.then(f).catch((e) => {
-      this._emit("error", fail(`peer ${p.info.id}: ${/** @type {Error} */ (e).message.replace(/^edgenn: /, "")}`));
+      this._emit("error", fail(`peer ${p.info.id}: ${reason(e)}`));
     });
   }
 
@@ -1866,8 +1875,8 @@ export class Peers {
       f = readFrame(plain);
     } catch (e) {
       const id = (() => { try { return decode(plain)?.id; } catch { return undefined; } })();
-      if (Number.isSafeInteger(id)) this._failTo(p, id, "bad-input", /** @type {Error} */ (e).message);
-      throw fail(`a malformed frame: ${/** @type {Error} */ (e).message}`);
+      if (Number.isSafeInteger(id)) this._failTo(p, id, "bad-input", reason(e));
+      throw fail(`a malformed frame: ${reason(e)}`);
     }
     switch (f.t) {
       case "run": return this._runPart(p, f);
@@ -1934,7 +1943,7 @@ export class Peers {
     try {
       cuts = await this._cutsOf(model);
     } catch (e) {
-      return this._failTo(p, f.id, "error", /** @type {Error} */ (e).message);
+      return this._failTo(p, f.id, "error", reason(e));
     }
     const at = cuts.findIndex((c) => c.tensor === f.at && c.index < cuts[cuts.length - 1].index);
     if (at < 0) return this._failTo(p, f.id, "bad-cut", `model ${model.info.name} has no cut at ${JSON.stringify(f.at)}`);
@@ -1953,7 +1962,7 @@ export class Peers {
       if (p.cancelled.delete(f.id) || p.gone) return;
       [outs] = await this._work(() => model._call({ op: "runTail", at: f.at, input: x }, [x.buffer]));
     } catch (e) {
-      return this._failTo(p, f.id, "error", /** @type {Error} */ (e).message.replace(/^edgenn: /, ""));
+      return this._failTo(p, f.id, "error", reason(e));
     } finally {
       this._queue--;
       this._queuedMs = Math.max(0, this._queuedMs - cost);
@@ -2100,7 +2109,7 @@ export class Peers {
         if (!p) throw fail(`the hub matched unknown peer ${m.id}`);
         if (p !== best.peer) best = (await this._plan(model, batch, { peer: p.info.id, cut: best.at }))[0] ?? best;
       } catch (e) {
-        info.fallback = /** @type {Error} */ (e).message;
+        info.fallback = reason(e);
         return this._runLocal(model, xs, info, t0, cuts);
       }
     }
@@ -2129,7 +2138,7 @@ export class Peers {
       if (this._warm(p, model.info.sha256, best.at)) this._observeRemote(p, info, best, batch);
     } catch (e) {
       // Offload is never the only path: the tail runs here.
-      info.fallback = /** @type {Error} */ (e).message;
+      info.fallback = reason(e);
       const [o, ms] = await this._work(() => model._call({ op: "runTail", at: c.tensor, input: mid }));
       info.localMs += ms;
       outs = o;

@@ -71,6 +71,15 @@ function fail(msg) {
   return new Error("edgenn: " + msg);
 }
 
+/**
+ * reason is a caught error's message for a new one that names it, without
+ * its own "edgenn: " (so that fail(`...: ${reason(e)}`) says it once).
+ * @param {unknown} e
+ */
+function reason(e) {
+  return String(e instanceof Error ? e.message : e).replace(/^edgenn: /, "");
+}
+
 /** Marks the errors of calls a crashed worker took with it. */
 const crashErrors = new WeakSet();
 
@@ -170,7 +179,7 @@ async function compileWasm(url, onProgress) {
     }
     return await WebAssembly.compile(/** @type {Uint8Array<ArrayBuffer>} */ (bytes));
   } catch (e) {
-    throw fail(`start: ${url.href}: ${/** @type {Error} */ (e).message}`);
+    throw fail(`start: ${url.href}: ${reason(e)}`);
   }
 }
 
@@ -582,7 +591,7 @@ export class EdgeNN {
       try {
         bytes = await readBytes(url, o.onProgress);
       } catch (e) {
-        throw fail(`load ${label}: ${/** @type {Error} */ (e).message}`);
+        throw fail(`load ${label}: ${reason(e)}`);
       }
     }
     const model = new Model(this, pool.nextKey++, bytes);
@@ -598,7 +607,7 @@ export class EdgeNN {
       await model._describe(info, o.name, bytes);
     } catch (e) {
       model.dispose();
-      throw fail(`load ${label}: ${/** @type {Error} */ (e).message.replace(/^edgenn: /, "")}`);
+      throw fail(`load ${label}: ${reason(e)}`);
     }
     this._peers?._modelsChanged();
     return model;

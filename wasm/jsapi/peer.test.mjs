@@ -327,6 +327,68 @@ if (typeof WebSocket === "undefined") {
       }
     });
 
+    test("a peer that stops reading: the hub refuses the parts as busy, the sender gives up after 5 s and runs locally", async () => {
+      // c's proxy stops passing anything towards c once c has joined: the
+      // hub's queue for c fills and stays full.
+      const hubAddr = new URL(hub);
+      let stalled = false;
+      /** @type {import("node:net").Socket[]} */
+      const sockets = [];
+      const proxy = createNetServer((down) => {
+        const up = connect(Number(hubAddr.port), hubAddr.hostname);
+        sockets.push(up, down);
+        down.pipe(up);
+        up.on("data", (d) => {
+          if (stalled) {
+            up.pause(); // never resumed: the kernel's buffers, then the hub's queue, fill
+            return;
+          }
+          down.write(d);
+        });
+        const end = () => { up.destroy(); down.destroy(); };
+        up.on("error", end).on("close", end);
+        down.on("error", end).on("close", end);
+      });
+      await new Promise((r) => proxy.listen(0, "127.0.0.1", r));
+      const viaProxy = `http://127.0.0.1:${/** @type {any} */ (proxy.address()).port}${hubAddr.pathname}`;
+      try {
+        pools.c = await EdgeNN.start({ workers: 1, baseURL: build });
+        models.c = { mobilenet_v1_025_128: await pools.c.load(zooModel("mobilenet_v1_025_128")) };
+        peers.c = await pools.c.join(viaProxy, { room, token, name: "c" });
+        await until(() => holds(peers.a, peers.c, "mobilenet_v1_025_128"), "c's announce");
+        // One run first, so that a and c have agreed their key.
+        const m = models.a.mobilenet_v1_025_128;
+        await m.run(x, { offload: peers.c.id, cut: 3 });
+        assert.equal(m.lastOffload.fallback, undefined, m.lastOffload.fallback);
+        stalled = true;
+        // 72 examples at cut 0: 13.5 MiB, more than the socket buffers and
+        // the hub's queue for c hold.
+        const big = new Float32Array(72 * x.length);
+        for (let k = 0; k < 72; k++) big.set(x.map((v) => v * (1 + k / 16)), k * x.length);
+        const want = (await m.run(big)).output;
+        const busy0 = peers.a._busy;
+        const t0 = performance.now();
+        const got = (await m.run(big, { offload: peers.c.id, cut: 0 })).output;
+        const ms = performance.now() - t0;
+        const info = m.lastOffload;
+        assert.ok(maxAbsDiff(got, want) <= 1e-6, `max abs diff ${maxAbsDiff(got, want)}`);
+        assert.match(String(info.fallback), /refused as busy for 5000 ms/);
+        assert.doesNotMatch(String(info.fallback), /edgenn: /, "the reason repeats the prefix");
+        assert.ok(peers.a._busy > busy0 && ms >= 5000, `${peers.a._busy - busy0} refusals, ${ms.toFixed(0)} ms`);
+        console.log(`# a stalled peer: gave up after ${ms.toFixed(0)} ms and ${peers.a._busy - busy0} busy refusals, ran locally (${info.fallback})`);
+      } finally {
+        const cid = peers.c?.id;
+        peers.c?.close();
+        await pools.c?.terminate();
+        delete pools.c;
+        delete peers.c;
+        // The stalled connection would keep the hub writing to c: cut it.
+        for (const so of sockets) so.destroy();
+        proxy.close();
+        if (cid) await until(() => ![peers.a, peers.b].some((q) => q.peers.some((x) => x.id === cid)), "c to be gone");
+      }
+    });
+
     test("frames that overtake others (a direct channel opening) are opened in order; a gap is waited for, then skipped", async () => {
       await peers.a.fingerprint(peers.b.id); // paired
       const p = peers.a._peers.get(peers.b.id), q = peers.b._peers.get(peers.a.id);

@@ -187,6 +187,57 @@ if (typeof WebSocket === "undefined") {
       }
     };
     const holds = (p, q, m) => p.peers.find((i) => i.id === q.id)?.models.includes(models.a[m].info.sha256);
+    // joinC starts a third pool, c, that reaches the hub through a TCP proxy:
+    // toC(d, up, down) passes each chunk the hub sends towards c (write it to
+    // down; pause up to slow or stall the link). dropC undoes it, c gone
+    // from a's and b's lists before the next tests count frames between them.
+    /** @type {{sockets: import("node:net").Socket[], server: import("node:net").Server} | undefined} */
+    let cProxy;
+    const joinC = async (/** @type {(d: Buffer, up: any, down: any) => void} */ toC) => {
+      const hubAddr = new URL(hub);
+      const sockets = [];
+      const server = createNetServer((down) => {
+        const up = connect(Number(hubAddr.port), hubAddr.hostname);
+        sockets.push(up, down);
+        down.pipe(up);
+        up.on("data", (d) => toC(d, up, down));
+        const end = () => { up.destroy(); down.destroy(); };
+        up.on("error", end).on("close", end);
+        down.on("error", end).on("close", end);
+      });
+      cProxy = { sockets, server };
+      await new Promise((r) => server.listen(0, "127.0.0.1", r));
+      const viaProxy = `http://127.0.0.1:${/** @type {any} */ (server.address()).port}${hubAddr.pathname}`;
+      pools.c = await EdgeNN.start({ workers: 1, baseURL: build });
+      models.c = { mobilenet_v1_025_128: await pools.c.load(zooModel("mobilenet_v1_025_128")) };
+      peers.c = await pools.c.join(viaProxy, { room, token, name: "c" });
+      peers.c.on("error", (e) => log.push(`c: ${e.message}`));
+      await until(() => holds(peers.a, peers.c, "mobilenet_v1_025_128"), "c's announce");
+    };
+    const dropC = async () => {
+      const cid = peers.c?.id;
+      peers.c?.close();
+      await pools.c?.terminate();
+      delete pools.c;
+      delete peers.c;
+      // A stalled connection would keep the hub writing to c: cut it.
+      for (const so of cProxy?.sockets ?? []) so.destroy();
+      cProxy?.server.close();
+      cProxy = undefined;
+      if (cid) await until(() => ![peers.a, peers.b].some((q) => q.peers.some((x) => x.id === cid)), "c to be gone");
+    };
+    // bigToC runs n examples of MobileNet from a at cut 0 offloaded to c,
+    // and here for reference; busy counts the parts the hub refused as busy.
+    const bigToC = async (/** @type {number} */ n) => {
+      const m = models.a.mobilenet_v1_025_128;
+      const big = new Float32Array(n * x.length);
+      for (let k = 0; k < n; k++) big.set(x.map((v) => v * (1 + k / n)), k * x.length);
+      const want = (await m.run(big)).output;
+      const busy0 = peers.a._busy;
+      const t0 = performance.now();
+      const got = (await m.run(big, { offload: peers.c.id, cut: 0 })).output;
+      return { bytes: big.byteLength, diff: maxAbsDiff(got, want), ms: performance.now() - t0, info: m.lastOffload, busy: peers.a._busy - busy0 };
+    };
 
     before(async () => {
       const bin = join(build, "edgenn");
@@ -277,85 +328,35 @@ if (typeof WebSocket === "undefined") {
       // c reaches the hub through a proxy that passes 8 MB/s towards it, so
       // the hub's queue for c (4 MiB, busy past half) fills faster than it
       // drains: a sender that does not pace has parts refused as busy.
-      const hubAddr = new URL(hub);
-      const proxy = createNetServer((down) => {
-        const up = connect(Number(hubAddr.port), hubAddr.hostname);
-        down.pipe(up);
-        up.on("data", (d) => {
+      try {
+        await joinC((d, up, down) => {
           down.write(d);
           up.pause();
           setTimeout(() => up.resume(), d.length / 8000); // 8000 bytes per ms
         });
-        const end = () => { up.destroy(); down.destroy(); };
-        up.on("error", end).on("close", end);
-        down.on("error", end).on("close", end);
-      });
-      await new Promise((r) => proxy.listen(0, "127.0.0.1", r));
-      const viaProxy = `http://127.0.0.1:${/** @type {any} */ (proxy.address()).port}${hubAddr.pathname}`;
-      try {
-        pools.c = await EdgeNN.start({ workers: 1, baseURL: build });
-        models.c = { mobilenet_v1_025_128: await pools.c.load(zooModel("mobilenet_v1_025_128")) };
-        peers.c = await pools.c.join(viaProxy, { room, token, name: "c" });
-        peers.c.on("error", (e) => log.push(`c: ${e.message}`));
-        await until(() => holds(peers.a, peers.c, "mobilenet_v1_025_128"), "c's announce");
         // 36 examples at cut 0: 7 parts, over three times the half of c's queue.
-        const m = models.a.mobilenet_v1_025_128;
-        const big = new Float32Array(36 * x.length);
-        for (let k = 0; k < 36; k++) big.set(x.map((v) => v * (1 + k / 8)), k * x.length);
-        assert.ok(big.byteLength >= 6 << 20);
-        const want = (await m.run(big)).output;
-        const busy0 = peers.a._busy;
-        const t0 = performance.now();
-        const got = (await m.run(big, { offload: peers.c.id, cut: 0 })).output;
-        const ms = performance.now() - t0;
-        const info = m.lastOffload;
+        const { bytes, diff, ms, info, busy } = await bigToC(36);
+        assert.ok(bytes >= 6 << 20);
         assert.equal(info.fallback, undefined, info.fallback);
-        assert.deepEqual([info.peer, info.transport, info.upBytes], [peers.c.id, "relay", big.byteLength]);
-        assert.ok(maxAbsDiff(got, want) <= 1e-6, `max abs diff ${maxAbsDiff(got, want)}`);
-        assert.ok(peers.a._busy > busy0, "no part was refused as busy: the link is not slow enough to test pacing");
-        console.log(`# relayed ${(big.byteLength / 2 ** 20).toFixed(2)} MiB at cut 0 to a peer on an 8 MB/s link: ` +
-          `${ms.toFixed(0)} ms, ${peers.a._busy - busy0} parts refused as busy and sent again`);
+        assert.deepEqual([info.peer, info.transport, info.upBytes], [peers.c.id, "relay", bytes]);
+        assert.ok(diff <= 1e-6, `max abs diff ${diff}`);
+        assert.ok(busy > 0, "no part was refused as busy: the link is not slow enough to test pacing");
+        console.log(`# relayed ${(bytes / 2 ** 20).toFixed(2)} MiB at cut 0 to a peer on an 8 MB/s link: ` +
+          `${ms.toFixed(0)} ms, ${busy} parts refused as busy and sent again`);
       } finally {
-        const cid = peers.c?.id;
-        peers.c?.close();
-        await pools.c?.terminate();
-        delete pools.c;
-        delete peers.c;
-        proxy.close();
-        // The next tests count frames between a and b: c gone from both first.
-        if (cid) await until(() => ![peers.a, peers.b].some((q) => q.peers.some((x) => x.id === cid)), "c to be gone");
+        await dropC();
       }
     });
 
     test("a peer that stops reading: the hub refuses the parts as busy, the sender gives up after 5 s and runs locally", async () => {
       // c's proxy stops passing anything towards c once c has joined: the
       // hub's queue for c fills and stays full.
-      const hubAddr = new URL(hub);
       let stalled = false;
-      /** @type {import("node:net").Socket[]} */
-      const sockets = [];
-      const proxy = createNetServer((down) => {
-        const up = connect(Number(hubAddr.port), hubAddr.hostname);
-        sockets.push(up, down);
-        down.pipe(up);
-        up.on("data", (d) => {
-          if (stalled) {
-            up.pause(); // never resumed: the kernel's buffers, then the hub's queue, fill
-            return;
-          }
-          down.write(d);
-        });
-        const end = () => { up.destroy(); down.destroy(); };
-        up.on("error", end).on("close", end);
-        down.on("error", end).on("close", end);
-      });
-      await new Promise((r) => proxy.listen(0, "127.0.0.1", r));
-      const viaProxy = `http://127.0.0.1:${/** @type {any} */ (proxy.address()).port}${hubAddr.pathname}`;
       try {
-        pools.c = await EdgeNN.start({ workers: 1, baseURL: build });
-        models.c = { mobilenet_v1_025_128: await pools.c.load(zooModel("mobilenet_v1_025_128")) };
-        peers.c = await pools.c.join(viaProxy, { room, token, name: "c" });
-        await until(() => holds(peers.a, peers.c, "mobilenet_v1_025_128"), "c's announce");
+        await joinC((d, up, down) => {
+          if (stalled) up.pause(); // never resumed: the kernel's buffers, then the hub's queue, fill
+          else down.write(d);
+        });
         // One run first, so that a and c have agreed their key.
         const m = models.a.mobilenet_v1_025_128;
         await m.run(x, { offload: peers.c.id, cut: 3 });
@@ -363,29 +364,14 @@ if (typeof WebSocket === "undefined") {
         stalled = true;
         // 72 examples at cut 0: 13.5 MiB, more than the socket buffers and
         // the hub's queue for c hold.
-        const big = new Float32Array(72 * x.length);
-        for (let k = 0; k < 72; k++) big.set(x.map((v) => v * (1 + k / 16)), k * x.length);
-        const want = (await m.run(big)).output;
-        const busy0 = peers.a._busy;
-        const t0 = performance.now();
-        const got = (await m.run(big, { offload: peers.c.id, cut: 0 })).output;
-        const ms = performance.now() - t0;
-        const info = m.lastOffload;
-        assert.ok(maxAbsDiff(got, want) <= 1e-6, `max abs diff ${maxAbsDiff(got, want)}`);
+        const { diff, ms, info, busy } = await bigToC(72);
+        assert.ok(diff <= 1e-6, `max abs diff ${diff}`);
         assert.match(String(info.fallback), /refused as busy for 5000 ms/);
         assert.doesNotMatch(String(info.fallback), /edgenn: /, "the reason repeats the prefix");
-        assert.ok(peers.a._busy > busy0 && ms >= 5000, `${peers.a._busy - busy0} refusals, ${ms.toFixed(0)} ms`);
-        console.log(`# a stalled peer: gave up after ${ms.toFixed(0)} ms and ${peers.a._busy - busy0} busy refusals, ran locally (${info.fallback})`);
+        assert.ok(busy > 0 && ms >= 5000, `${busy} refusals, ${ms.toFixed(0)} ms`);
+        console.log(`# a stalled peer: gave up after ${ms.toFixed(0)} ms and ${busy} busy refusals, ran locally (${info.fallback})`);
       } finally {
-        const cid = peers.c?.id;
-        peers.c?.close();
-        await pools.c?.terminate();
-        delete pools.c;
-        delete peers.c;
-        // The stalled connection would keep the hub writing to c: cut it.
-        for (const so of sockets) so.destroy();
-        proxy.close();
-        if (cid) await until(() => ![peers.a, peers.b].some((q) => q.peers.some((x) => x.id === cid)), "c to be gone");
+        await dropC();
       }
     });
 

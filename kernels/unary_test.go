@@ -45,9 +45,69 @@ func TestActivateInPlace(t *testing.T) {
 				t.Errorf("relu(%v) at %d = %v (bits %#x), want bits %#x", v, i, got[i], math.Float32bits(got[i]), math.Float32bits(want))
 			}
 		}
+		checkActivateSpecial(t)
 		x := make([]float32, 4096)
 		checkNoAllocs(t, "ActivateInPlace", func() { ActivateInPlace(x, Epilogue{Act: ActReLU6}) })
 	})
+}
+
+// checkActivateSpecial holds Activate and ActivateInPlace to the plain
+// comparisons that define ReLU, LeakyReLU, ReLU6 and Clip on the values
+// where selecting bits instead of branching could go wrong: both zeros,
+// NaN of either sign, the infinities, the denormals next to zero and the
+// largest finite values.
+func checkActivateSpecial(t *testing.T) {
+	t.Helper()
+	var special []float32
+	for _, b := range []uint32{0, 0x80000000, 1, 0x80000001, 0x7f7fffff, 0xff7fffff, 0x7f800000, 0xff800000,
+		0x7fc00000, 0xffc00000, 0x7f800001, 0xff800001, 0x3f800000, 0xbf800000, 0x40c00000, 0x40c00001, 0xbf000001} {
+		special = append(special, math.Float32frombits(b))
+	}
+	// Repeated so that every value meets every lane of the SIMD loops.
+	x := slices.Repeat(special, 5)
+	cmp := func(v, lo, hi float32) float32 {
+		if v < lo {
+			return lo
+		}
+		if v > hi {
+			return hi
+		}
+		return v
+	}
+	for _, c := range []struct {
+		ep  Epilogue
+		ref func(v float32) float32
+	}{
+		{Epilogue{Act: ActReLU}, func(v float32) float32 {
+			if v < 0 {
+				return 0
+			}
+			return v
+		}},
+		{Epilogue{Act: ActLeakyReLU, Alpha: 0.25}, func(v float32) float32 {
+			if v < 0 {
+				return v * 0.25
+			}
+			return v
+		}},
+		{Epilogue{Act: ActReLU6}, func(v float32) float32 { return cmp(v, 0, 6) }},
+		{Epilogue{Act: ActClip, Lo: -0.5, Hi: 1}, func(v float32) float32 { return cmp(v, -0.5, 1) }},
+	} {
+		for k, f := range []func([]float32, Epilogue){Activate, ActivateInPlace} {
+			// ActivateInPlace's SIMD ReLU6 and Clip may give +0 for -0.
+			inPlace := k == 1
+			got := slices.Clone(x)
+			f(got, c.ep)
+			for i, v := range x {
+				want := c.ref(v)
+				if math.Float32bits(got[i]) != math.Float32bits(want) && !(want != want && got[i] != got[i]) &&
+					!(inPlace && want == 0 && got[i] == 0 && (c.ep.Act == ActReLU6 || c.ep.Act == ActClip)) {
+					t.Errorf("act %d of %v (bits %#x) at %d = %v (bits %#x), want bits %#x", c.ep.Act, v, math.Float32bits(v), i,
+						got[i], math.Float32bits(got[i]), math.Float32bits(want))
+				}
+			}
+		}
+	}
 }
 
 func BenchmarkActivateInPlace(b *testing.B) {

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -348,19 +349,19 @@ func (s *offloadServer) dropped(reason string) {
 	s.mu.Unlock()
 }
 
-// fail answers request id of a peer with a fail frame.
+// fail answers request id of a peer with a fail frame, paced
+// (sendControl).
 func (s *offloadServer) fail(to string, id uint64, code, text string) {
 	if len(text) > peer.MaxTextLen {
 		text = text[:peer.MaxTextLen]
 	}
 	s.log.Printf("worker: request %d of %s: %s: %s", id, to, code, text)
 	b, err := peer.EncodeFrame(&peer.Payload{Type: peer.FailFrame, ID: id, Code: code, Text: text})
-	if err == nil {
-		err = s.client.sendFrame(to, b)
-	}
 	if err != nil {
 		s.log.Printf("worker: fail to %s: %v", to, err)
+		return
 	}
+	s.client.sendControl(to, b, "worker: fail of request "+strconv.FormatUint(id, 10))
 }
 
 // frame acts on a sealed frame from a requester: it reassembles runs and
@@ -969,7 +970,7 @@ func (o *Offloader) offload(ctx context.Context, to string, c engine.Choice, bat
 	o.log.Printf("offload: request %d to %s: %s; running here", r.id, to, why)
 	if why != "" && strings.HasPrefix(why, "no result") {
 		if b, err := peer.EncodeFrame(&peer.Payload{Type: peer.CancelFrame, ID: r.id}); err == nil {
-			o.c.sendFrame(to, b)
+			o.c.sendControl(to, b, "offload: cancel of request "+strconv.FormatUint(r.id, 10))
 		}
 	}
 	if c.Cut.Index == 0 {

@@ -972,6 +972,99 @@ func TestOffloadLargeActivation(t *testing.T) {
 	}
 }
 
+// TestWorkerFailPaced: a fail frame goes paced, like a result. A peer on a
+// slow link asks the worker for a 16 MiB result, whose parts fill the hub's
+// queue for the peer; with the link stalled, it sends a request that fails
+// (no such cut). The fail waits for the result's parts (one tensor at a time
+// to a peer) and is sent again while refused, so both arrive, whole and in
+// time. (Unpaced, a fail was lost only when the hub's queue had no room
+// even for it, which frames of parts seldom leave; the test holds the paced
+// path to delivering it under a full queue.)
+func TestWorkerFailPaced(t *testing.T) {
+	modelsDir := t.TempDir()
+	b := model.NewBuilder("upscale")
+	x := b.Input("input", []int{-1, 64, 64, 4})
+	b.Output(b.Node(model.OpResize, []string{x}, model.Attrs{"size": []int{1024, 1024}, "mode": "nearest"}, "up"), "output")
+	g, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := model.Encode(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(modelsDir, "upscale.enn"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := startOffloadHost(t, "127.0.0.1:0", modelsDir, nil)
+	failed := make(chan struct{}, 1)
+	logw := logSignal{testWriter{t}, "request 2 of", failed}
+	w := startTestWorker(t, workerConfig{Hub: h.hubURL, Room: testRoom, Token: testToken, Models: modelsDir, ProfileRuns: 2,
+		Log: log.New(logw, "", log.Lmicroseconds)})
+	link := startThrottledProxy(t, h.addr, 8e6)
+	p := startTestPeer(t, link.hubURL(), testRoom, testToken)
+	if err := p.c.pair(context.Background(), w.ID()); err != nil {
+		t.Fatal(err)
+	}
+	digest := peer.Digest(sha256.Sum256(data))
+	input := peer.AppendFloat32s(nil, make([]float32, 64*64*4))
+	run := &peer.Payload{Type: peer.RunFrame, ID: 1, Model: digest, At: "input", Shape: []int{1, 64, 64, 4}, Total: len(input), Data: input}
+	start := time.Now()
+	p.sendFrame(t, w.ID(), run)
+	// The bad request once the hub's queue for the peer is full.
+	for w.server.client.busy.Load() == 0 {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the hub refused no part of the 16 MiB result as busy within 10s: the test's premise (a full queue for the peer) does not hold")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	link.hold.Lock()
+	bad := *run
+	bad.ID, bad.At = 2, "no-such-value"
+	p.sendFrame(t, w.ID(), &bad)
+	select {
+	case <-failed:
+	case <-time.After(5 * time.Second):
+		link.hold.Unlock()
+		t.Fatal("the worker did not fail request 2 within 5s")
+	}
+	// The fail reaches the hub in well under this; the result's parts
+	// give up after 5s refused.
+	time.Sleep(300 * time.Millisecond)
+	link.hold.Unlock()
+	got, gotFail := 0, false
+	for got < 1024*1024*4*4 || !gotFail {
+		q := p.next(t)
+		switch {
+		case q.Type == peer.ResultFrame && q.ID == 1:
+			got += len(q.Data)
+		case q.Type == peer.FailFrame && q.ID == 2 && q.Code == peer.FailBadCut && !gotFail:
+			gotFail = true
+		default:
+			t.Fatalf("got %s id %d %s %q (after %d bytes of request 1's result), want that result and request 2's fail", q.Type, q.ID, q.Code, q.Text, got)
+		}
+	}
+	t.Logf("16 MiB result and the fail in %v; the hub refused %d frames as busy", time.Since(start).Round(time.Millisecond), w.server.client.busy.Load())
+}
+
+// logSignal writes a log to w and signals on once when a line contains
+// what.
+type logSignal struct {
+	w    io.Writer
+	what string
+	on   chan struct{}
+}
+
+func (l logSignal) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), l.what) {
+		select {
+		case l.on <- struct{}{}:
+		default:
+		}
+	}
+	return l.w.Write(p)
+}
+
 // TestOffloadThrottledLink: one requester reaches the host through a
 // throttled link, another directly. Both start from the assumed link and
 // offload; after measuring, the throttled one keeps more of the model here
@@ -1067,4 +1160,26 @@ func choiceFor(t *testing.T, o *Offloader, id string) engine.Choice {
 		t.Fatalf("no plan for peer %s", id)
 	}
 	return pp.p.Plan()
+}
+
+// sendFrame seals plain for a paired peer and sends it through the hub
+// unpaced, as a hostile or careless peer may.
+func (c *peerClient) sendFrame(to string, plain []byte) error {
+	c.mu.Lock()
+	l, me := c.links[to], c.id
+	c.mu.Unlock()
+	if l == nil {
+		return fmt.Errorf("frame to %s: not paired", to)
+	}
+	l.sendMu.Lock()
+	defer l.sendMu.Unlock()
+	if l.ch == nil {
+		return fmt.Errorf("frame to %s: not paired", to)
+	}
+	sealed, err := l.ch.Seal(plain, frameAAD(me, to))
+	if err != nil {
+		return err
+	}
+	_, err = c.sendTo(&peer.Message{Type: peer.Frame, To: to, Data: sealed})
+	return err
 }

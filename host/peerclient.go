@@ -375,9 +375,8 @@ func (c *peerClient) handle(m *peer.Message) {
 		}
 		if m.Type == peer.Error {
 			c.cfg.Log.Printf("worker: hub error %s: %s", m.Code, m.Text)
-			// A busy peer is still there: what was refused was a frame
-			// sent without pacing (a fail or a cancel), which its
-			// requester's timeout covers.
+			// A busy peer is still there: every frame is paced, and
+			// sendPaced sends a refused one again.
 			if wasSent && m.Code != peer.CodeBusy {
 				c.handler.peerGone(to, "the hub refused a frame to it: "+m.Code)
 			}
@@ -491,27 +490,6 @@ func frameAAD(from, to string) []byte {
 	return append(append([]byte(from), 0), to...)
 }
 
-// sendFrame seals plain for a paired peer and sends it through the hub.
-func (c *peerClient) sendFrame(to string, plain []byte) error {
-	c.mu.Lock()
-	l, me := c.links[to], c.id
-	c.mu.Unlock()
-	if l == nil {
-		return fmt.Errorf("frame to %s: not paired", to)
-	}
-	l.sendMu.Lock()
-	defer l.sendMu.Unlock()
-	if l.ch == nil {
-		return fmt.Errorf("frame to %s: not paired", to)
-	}
-	sealed, err := l.ch.Seal(plain, frameAAD(me, to))
-	if err != nil {
-		return err
-	}
-	_, err = c.sendTo(&peer.Message{Type: peer.Frame, To: to, Data: sealed})
-	return err
-}
-
 // Pacing. The hub refuses a frame for a peer that has half its queue (2
 // MiB) waiting as busy, and says nothing of a frame it takes; frames of one
 // channel must arrive in order. So a tensor's parts go stop-and-wait: each
@@ -566,6 +544,25 @@ func (c *peerClient) sendPaced(ctx context.Context, to string, plain []byte) err
 		}
 		wait = min(2*wait, busyMaxWait)
 	}
+}
+
+// sendControl sends one small frame (a fail, a cancel) to a paired peer
+// paced as a tensor's parts are, from a goroutine of its own, and logs what
+// it could not send. Unpaced, a frame the hub refused as busy was lost, and
+// the peer waited out its timeout for an answer that had been sent; the
+// handler, which may call this, must not wait for the hub's answers it
+// reads itself.
+func (c *peerClient) sendControl(to string, plain []byte, what string) {
+	go func() {
+		unlock, err := c.lockTensor(to)
+		if err == nil {
+			err = c.sendPaced(c.ctx, to, plain)
+			unlock()
+		}
+		if err != nil {
+			c.cfg.Log.Printf("%s to %s: %v", what, to, err)
+		}
+	}()
 }
 
 // hubError is the hub's refusal of a message.

@@ -143,16 +143,22 @@ func writeZoo(t testing.TB, dir string, names ...string) map[string][]byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		data, err := model.Encode(g)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name+".enn"), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out[name] = data
+		out[name] = writeModel(t, dir, name, g)
 	}
 	return out
+}
+
+// writeModel writes g into dir as NAME.enn and returns its bytes.
+func writeModel(t testing.TB, dir, name string, g *model.Graph) []byte {
+	t.Helper()
+	data, err := model.Encode(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".enn"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 // lineWriter hands the lines written to it to a channel.
@@ -901,13 +907,7 @@ func wideModel(t testing.TB) *model.Graph {
 func TestOffloadLargeActivation(t *testing.T) {
 	modelsDir := t.TempDir()
 	g := wideModel(t)
-	data, err := model.Encode(g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(modelsDir, "wide.enn"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := writeModel(t, modelsDir, "wide", g)
 	h := startOffloadHost(t, "127.0.0.1:0", modelsDir, nil)
 	link := startThrottledProxy(t, h.addr, 40e6)
 	w := startTestWorker(t, workerConfig{Hub: link.hubURL(), Room: testRoom, Token: testToken, Models: modelsDir, ProfileRuns: 2})
@@ -989,18 +989,11 @@ func TestWorkerFailPaced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := model.Encode(g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(modelsDir, "upscale.enn"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := writeModel(t, modelsDir, "upscale", g)
 	h := startOffloadHost(t, "127.0.0.1:0", modelsDir, nil)
-	failed := make(chan struct{}, 1)
-	logw := logSignal{testWriter{t}, "request 2 of", failed}
+	logged := &lineWriter{lines: make(chan string, 256)}
 	w := startTestWorker(t, workerConfig{Hub: h.hubURL, Room: testRoom, Token: testToken, Models: modelsDir, ProfileRuns: 2,
-		Log: log.New(logw, "", log.Lmicroseconds)})
+		Log: log.New(io.MultiWriter(testWriter{t}, logged), "", log.Lmicroseconds)})
 	link := startThrottledProxy(t, h.addr, 8e6)
 	p := startTestPeer(t, link.hubURL(), testRoom, testToken)
 	if err := p.c.pair(context.Background(), w.ID()); err != nil {
@@ -1022,11 +1015,17 @@ func TestWorkerFailPaced(t *testing.T) {
 	bad := *run
 	bad.ID, bad.At = 2, "no-such-value"
 	p.sendFrame(t, w.ID(), &bad)
-	select {
-	case <-failed:
-	case <-time.After(5 * time.Second):
-		link.hold.Unlock()
-		t.Fatal("the worker did not fail request 2 within 5s")
+	for deadline := time.After(5 * time.Second); ; {
+		select {
+		case line := <-logged.lines:
+			if !strings.Contains(line, "request 2 of") {
+				continue
+			}
+		case <-deadline:
+			link.hold.Unlock()
+			t.Fatal("the worker did not fail request 2 within 5s")
+		}
+		break
 	}
 	// The fail reaches the hub in well under this; the result's parts
 	// give up after 5s refused.
@@ -1045,24 +1044,6 @@ func TestWorkerFailPaced(t *testing.T) {
 		}
 	}
 	t.Logf("16 MiB result and the fail in %v; the hub refused %d frames as busy", time.Since(start).Round(time.Millisecond), w.server.client.busy.Load())
-}
-
-// logSignal writes a log to w and signals on once when a line contains
-// what.
-type logSignal struct {
-	w    io.Writer
-	what string
-	on   chan struct{}
-}
-
-func (l logSignal) Write(p []byte) (int, error) {
-	if strings.Contains(string(p), l.what) {
-		select {
-		case l.on <- struct{}{}:
-		default:
-		}
-	}
-	return l.w.Write(p)
 }
 
 // TestOffloadThrottledLink: one requester reaches the host through a

@@ -250,7 +250,9 @@ type task struct {
 	runs, dropped, skipped, errs uint64
 	// winStarved counts, in the overload window, inputs replaced while
 	// the task waited for a lane: what shedding others can help. An input
-	// replaced while the task runs back to back is its own pace.
+	// replaced while the task runs back to back is its own pace, also with
+	// MaxRuns > 1: a further run at once takes only a lane no other task
+	// wants, so shedding the others for it would trade their runs for it.
 	winRuns, winStarved uint64
 	winBusy             time.Duration
 	lat                 [latRing]time.Duration
@@ -823,7 +825,7 @@ func (s *Scheduler) offer(t *task, j job) {
 		s.unhold(t.pend)
 		if t.wants(t.pend) {
 			t.dropped++
-			if t.running < t.maxRuns {
+			if t.running == 0 {
 				t.winStarved++
 			}
 		} else {

@@ -195,11 +195,14 @@ bench: $(BUILD)/edgenn $(BUILD)/host.wasm $(BUILD)/host-scalar.wasm anchors wasm
 
 ## pipeline-bench: issue 6 (one source, many tasks): edgenn pipeline natively and in
 ## wasm SIMD under Node (one lane), then edgenn.js's Source on a pool of two workers
-## (scripts/source_bench.mjs); each against naive per-task pipelines, medians
+## (scripts/source_bench.mjs): closed loop, at 10 fps, and at 60 fps (twice the
+## rate three tasks sustain here: the throughput figure); each against naive
+## per-task pipelines, medians
 pipeline-bench: $(BUILD)/edgenn $(BUILD)/host.wasm run-models wasm
 	scripts/pipeline_bench.sh
 	node scripts/source_bench.mjs --tasks 1,2,3,4 --mode provider,naive,isolated --repeats 3
 	node scripts/source_bench.mjs --fps 10 --tasks 1,3 --mode provider,naive,isolated --repeats 3
+	node scripts/source_bench.mjs --fps 60 --frames 180 --tasks 1,3 --mode provider,naive,isolated --repeats 5
 
 ## hub-bench: issue 7's hub load figure: a real `edgenn serve --hub-room` on loopback
 ## holding 1,000 peers, offload requests relayed at 500, 1000 and 2000 a second

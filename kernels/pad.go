@@ -1,6 +1,9 @@
 package kernels
 
-import "strconv"
+import (
+	"math"
+	"strconv"
+)
 
 // Pad pads a tensor on every side of every axis, set up once for a shape.
 type Pad struct {
@@ -97,11 +100,16 @@ func (p *Pad) Run(x, y []float32) {
 	for o := 0; o < p.on; o += ow {
 		row := y[o : o+ow]
 		off := p.rowSource(&idx)
-		if off < 0 {
-			for j := range row {
-				row[j] = p.value
-			}
-		} else {
+		switch {
+		case off < 0:
+			p.fill(row)
+		case p.constant:
+			// Both pads of the row are the value: no per-element lookup
+			// (a channel pad, as BlazeFace's, is mostly such rows).
+			p.fill(row[:b])
+			copy(row[b:b+nd], x[off:off+nd])
+			p.fill(row[b+nd:])
+		default:
 			xr := x[off : off+nd]
 			for j := range b {
 				if i := last[j]; i >= 0 {
@@ -120,6 +128,17 @@ func (p *Pad) Run(x, y []float32) {
 			}
 		}
 		p.nextRow(&idx)
+	}
+}
+
+// fill sets row to the pad value.
+func (p *Pad) fill(row []float32) {
+	if math.Float32bits(p.value) == 0 { // +0: clear writes its bits
+		clear(row)
+		return
+	}
+	for j := range row {
+		row[j] = p.value
 	}
 }
 

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -17,6 +18,7 @@ func TestPad(t *testing.T) {
 		{[]int{3}, []int{2, 1}},
 		{[]int{2, 3}, []int{0, 0, 0, 0}},
 		{[]int{2, 3, 4}, []int{1, 2, 3, 1, 2, 3}},
+		{[]int{1, 6, 5, 24}, []int{0, 0, 0, 0, 0, 0, 0, 20}}, // a channel pad, as BlazeFace's
 	}
 	for range 30 {
 		s := randShape(r, 1+r.IntN(5), 5)
@@ -28,14 +30,21 @@ func TestPad(t *testing.T) {
 	}
 	for _, c := range cases {
 		x := randVec(r, naive.Count(c.shape))
-		for _, mode := range []string{"constant", "reflect", "edge"} {
-			p, err := NewPad(c.shape, c.pads, mode, 0.5)
+		for _, m := range []struct {
+			mode  string
+			value float32
+		}{{"constant", 0.5}, {"constant", 0}, {"constant", float32(math.Copysign(0, -1))}, {"reflect", 0.5}, {"edge", 0.5}} {
+			mode := m.mode
+			p, err := NewPad(c.shape, c.pads, mode, m.value)
 			if err != nil {
 				t.Fatalf("%s %v %v: %v", mode, c.shape, c.pads, err)
 			}
-			want, ws := naive.Pad(x, c.shape, c.pads, mode, 0.5)
+			want, ws := naive.Pad(x, c.shape, c.pads, mode, m.value)
 			checkShape(t, "Pad", p.OutShape(), ws)
 			y := make([]float32, len(want))
+			for i := range y {
+				y[i] = 7 // every element is written
+			}
 			p.Run(x, y)
 			checkExact(t, "Pad "+mode+" "+layoutDims(c.shape)+" "+layoutDims(c.pads), y, want)
 			checkNoAllocs(t, "Pad.Run", func() { p.Run(x, y) })

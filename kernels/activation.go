@@ -21,11 +21,12 @@ const (
 // Epilogue is what a producing kernel applies to each output element before it
 // stores it: y = act(acc + Bias[channel]). Bias may be nil.
 type Epilogue struct {
-	Bias  []float32
-	Act   Activation
-	Alpha float32 // LeakyReLU slope
-	Lo    float32 // Clip bounds
-	Hi    float32
+	Bias     []float32
+	Act      Activation
+	Alpha    float32 // LeakyReLU slope
+	Lo       float32 // Clip bounds
+	Hi       float32
+	Residual bool // (Conv2D only) builds the convolution for RunAdd: a tensor shaped like the output is added after the bias and before Act.
 }
 
 // Activate applies act to x in place. It is the reference for every fused

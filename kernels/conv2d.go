@@ -119,7 +119,7 @@ type Conv2D struct {
 	p      ConvParams
 	oh, ow int
 	path   int
-	ep     Epilogue
+	ep     Epilogue   // what the paths apply: no Act when built with Residual
 	kg     int        // GEMM inner dimension per group: KH*KW*C/Group
 	rows   int        // im2col rows per block
 	b      []PackedB  // per group
@@ -130,11 +130,16 @@ type Conv2D struct {
 	// and the bias padded with zeros to whole panels
 	padW, padLen int
 	biasPad      []float32
+	// built with Epilogue.Residual: act is its activation (no bias), which
+	// Run and RunAdd apply after the linear convolution and the residual
+	residual bool
+	act      Epilogue
 }
 
 // NewConv2D validates p and compiles the convolution. w is HWIO
 // [KH,KW,C/Group,OC]; ep.Bias is [OC] or nil. It copies what it keeps (the
 // weights, packed, and the bias), so the caller may reuse w and ep.Bias.
+// With ep.Residual the convolution is built for RunAdd.
 func NewConv2D(p ConvParams, w []float32, ep Epilogue) (*Conv2D, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -151,6 +156,10 @@ func NewConv2D(p ConvParams, w []float32, ep Epilogue) (*Conv2D, error) {
 		return nil, errors.New("conv: clip needs Lo <= Hi")
 	}
 	c := &Conv2D{p: p, ep: ep, kg: kg}
+	if ep.Residual {
+		c.residual, c.act = true, Epilogue{Act: ep.Act, Alpha: ep.Alpha, Lo: ep.Lo, Hi: ep.Hi}
+		c.ep = Epilogue{}
+	}
 	c.oh, c.ow = p.OutSize()
 	if ep.Bias != nil {
 		c.ep.Bias = append([]float32(nil), ep.Bias...)
@@ -262,16 +271,67 @@ func (c *Conv2D) ScratchLen() int {
 // Run computes y = ep(conv(x, w)) for x [n,H,W,C] and y [n,OH,OW,OC], NHWC.
 // scratch must hold ScratchLen() values. Run allocates nothing, reads only x
 // and scratch, writes only y and scratch, and panics if a buffer is short.
+// On a convolution built with Epilogue.Residual it is RunAdd with a zero
+// residual: the linear convolution, then ActivateInPlace.
 func (c *Conv2D) Run(n int, x, y, scratch []float32) {
+	c.check("Run", n, x, y, scratch)
+	if n == 0 {
+		return
+	}
+	c.run(n, x, y, scratch)
+	if c.residual {
+		hot.activate(y[:n*c.oh*c.ow*c.p.OC], c.act)
+	}
+}
+
+// RunAdd computes y = act(conv(x, w) + bias + res) for a convolution built
+// with Epilogue.Residual: res is shaped like y ([n,OH,OW,OC], NHWC) and must
+// not overlap it. Its results have the bits (NaN: a NaN) of the steps it
+// fuses: the convolution without activation, then hot.binSame's add of res,
+// then ActivateInPlace. The pointwise path in wasm adds the residual in the
+// GEMM's tile kernel, before its clamps; the others add it, and activate, in
+// a pass over y. RunAdd allocates nothing, reads only x, res and scratch,
+// writes only y and scratch, and panics if a buffer is short or c was built
+// without Residual.
+func (c *Conv2D) RunAdd(n int, x, res, y, scratch []float32) {
+	if !c.residual {
+		panic("kernels.Conv2D.RunAdd: the convolution was built without Epilogue.Residual")
+	}
+	c.check("RunAdd", n, x, y, scratch)
 	p := &c.p
-	if n < 0 || len(x) < n*p.H*p.W*p.C || len(y) < n*c.oh*c.ow*p.OC || len(scratch) < c.ScratchLen() {
-		panic("kernels.Conv2D.Run: n=" + strconv.Itoa(n) + " with len(x)=" + strconv.Itoa(len(x)) + " len(y)=" + strconv.Itoa(len(y)) +
-			" len(scratch)=" + strconv.Itoa(len(scratch)) + ", want " + strconv.Itoa(n*p.H*p.W*p.C) + ", " +
-			strconv.Itoa(n*c.oh*c.ow*p.OC) + ", " + strconv.Itoa(c.ScratchLen()))
+	out := n * c.oh * c.ow * p.OC
+	if len(res) < out {
+		panic("kernels.Conv2D.RunAdd: n=" + strconv.Itoa(n) + " with len(res)=" + strconv.Itoa(len(res)) + ", want " + strconv.Itoa(out))
 	}
 	if n == 0 {
 		return
 	}
+	if c.path == convPointwise && parSlots == 1 {
+		ep := c.act
+		ep.Bias = c.ep.Bias
+		gemm(n*p.H*p.W, x, p.C, c.b[0], ep, y, p.OC, scratch, res[:out])
+		return
+	}
+	c.run(n, x, y, scratch)
+	hot.binSame(BinAdd, y[:out], res[:out], y[:out])
+	hot.activate(y[:out], c.act)
+}
+
+// check panics, naming the method, unless x, y and scratch hold what a
+// batch of n needs.
+func (c *Conv2D) check(method string, n int, x, y, scratch []float32) {
+	p := &c.p
+	if n < 0 || len(x) < n*p.H*p.W*p.C || len(y) < n*c.oh*c.ow*p.OC || len(scratch) < c.ScratchLen() {
+		panic("kernels.Conv2D." + method + ": n=" + strconv.Itoa(n) + " with len(x)=" + strconv.Itoa(len(x)) + " len(y)=" + strconv.Itoa(len(y)) +
+			" len(scratch)=" + strconv.Itoa(len(scratch)) + ", want " + strconv.Itoa(n*p.H*p.W*p.C) + ", " +
+			strconv.Itoa(n*c.oh*c.ow*p.OC) + ", " + strconv.Itoa(c.ScratchLen()))
+	}
+}
+
+// run computes y = ep(conv(x, w)) for n >= 1 images, with c.ep: the linear
+// convolution when c was built for RunAdd.
+func (c *Conv2D) run(n int, x, y, scratch []float32) {
+	p := &c.p
 	switch c.path {
 	case convPointwise:
 		Gemm(n*p.H*p.W, x, p.C, c.b[0], c.ep, y, p.OC, scratch)

@@ -123,3 +123,42 @@ func convBenchNet(b *testing.B, ls []convBenchLayer, dense []*Dense) {
 		})
 	}
 }
+
+// BenchmarkConvResidual times BlazeFace's pointwise convolution followed
+// by a residual add and ReLU (128x128, 24 -> 24, batch 1): fused (RunAdd,
+// the residual added in the GEMM's tile kernel in wasm), the three steps
+// an engine runs without it (the linear convolution, hot.binSame's add,
+// ActivateInPlace), and the convolution with ReLU alone for scale.
+func BenchmarkConvResidual(b *testing.B) {
+	r := rand.New(rand.NewPCG(19, 20))
+	p := convTestP(ConvParams{H: 128, W: 128, C: 24, KH: 1, KW: 1, OC: 24})
+	w, bias := gemmTestRand(r, p.C*p.OC), gemmTestRand(r, p.OC)
+	fused, err := NewConv2D(p, w, Epilogue{Bias: bias, Act: ActReLU, Residual: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	lin, _ := NewConv2D(p, w, Epilogue{Bias: bias})
+	relu, _ := NewConv2D(p, w, Epilogue{Bias: bias, Act: ActReLU})
+	x, res, y := gemmTestRand(r, p.H*p.W*p.C), gemmTestRand(r, p.H*p.W*p.OC), make([]float32, p.H*p.W*p.OC)
+	scratch := make([]float32, max(fused.ScratchLen(), lin.ScratchLen()))
+	ep := Epilogue{Act: ActReLU}
+	for _, c := range []struct {
+		name string
+		f    func()
+	}{
+		{"fused", func() { fused.RunAdd(1, x, res, y, scratch) }},
+		{"unfused", func() {
+			lin.Run(1, x, y, scratch)
+			hot.binSame(BinAdd, y, res, y)
+			ActivateInPlace(y, ep)
+		}},
+		{"conv_relu", func() { relu.Run(1, x, y, scratch) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				c.f()
+			}
+			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)*1e6, "us/op")
+		})
+	}
+}

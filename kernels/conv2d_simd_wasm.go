@@ -16,5 +16,5 @@ func convTileSIMD(x []float32, o0, o1, o2, o3, step, mt, kh, seg, rs int, bp []f
 	convTileCheck(x, o0, o1, o2, o3, step, mt, kh, seg, rs, bp, dst, ldd)
 	xb, bb, db := unsafe.Pointer(unsafe.SliceData(x)), unsafe.Pointer(unsafe.SliceData(bp)), unsafe.Pointer(unsafe.SliceData(dst))
 	gemmTileWasm(uintptr(mt), uintptr(seg), uintptr(kh), xb, uintptr(o0)*4, uintptr(o1)*4, uintptr(o2)*4, uintptr(o3)*4,
-		uintptr(step)*4, uintptr(rs)*4, bb, db, uintptr(ldd)*4, bias, lo, hi)
+		uintptr(step)*4, uintptr(rs)*4, bb, db, uintptr(ldd)*4, bias, lo, hi, nil)
 }

@@ -107,21 +107,42 @@ func gemmClamp(ep Epilogue) (lo, hi float32, fused bool) {
 // the bias is added; the SIMD and scalar builds give identical bits (NaN
 // where the other has NaN, not necessarily the same NaN).
 func Gemm(m int, a []float32, lda int, b PackedB, ep Epilogue, c []float32, ldc int, scratch []float32) {
+	gemm(m, a, lda, b, ep, c, ldc, scratch, nil)
+}
+
+// gemm is Gemm with an optional residual res (nil, or [m,N] with row stride
+// ldc, not overlapping c): c[i*ldc+j] = act((sum + ep.Bias[j]) +
+// res[i*ldc+j]), with the same bits (NaN: a NaN) as the linear Gemm, then
+// hot.binSame's add of res, then hot.activate, the steps it fuses (Conv2D's
+// RunAdd). The tile kernel (gemmPanelRes) adds the residual of whole 4x8
+// tiles in registers, before its clamps; the rows after the block's last
+// tile and a panel narrower than 8 are computed unclamped and get the
+// residual and the activation in a pass over just those elements. With a
+// residual it runs serially.
+func gemm(m int, a []float32, lda int, b PackedB, ep Epilogue, c []float32, ldc int, scratch []float32, res []float32) {
 	k, n := b.K, b.N
 	if m <= 0 || n <= 0 {
 		return
 	}
 	if lda < k || ldc < n || len(a) < (m-1)*lda+k || len(c) < (m-1)*ldc+n ||
-		len(b.Data) < PackedBLen(k, n) || (ep.Bias != nil && len(ep.Bias) < n) || len(scratch) < gemmScratchOne {
+		len(b.Data) < PackedBLen(k, n) || (ep.Bias != nil && len(ep.Bias) < n) || len(scratch) < gemmScratchOne ||
+		(res != nil && len(res) < (m-1)*ldc+n) {
 		panic("kernels.Gemm: m=" + strconv.Itoa(m) + " k=" + strconv.Itoa(k) + " n=" + strconv.Itoa(n) +
 			" lda=" + strconv.Itoa(lda) + " ldc=" + strconv.Itoa(ldc) + " with len(a)=" + strconv.Itoa(len(a)) +
 			" len(b)=" + strconv.Itoa(len(b.Data)) + " len(c)=" + strconv.Itoa(len(c)) +
-			" len(bias)=" + strconv.Itoa(len(ep.Bias)) + " len(scratch)=" + strconv.Itoa(len(scratch)))
+			" len(bias)=" + strconv.Itoa(len(ep.Bias)) + " len(scratch)=" + strconv.Itoa(len(scratch)) +
+			" len(res)=" + strconv.Itoa(len(res)))
 	}
-	if parSlots > 1 && gemmParallel(m, a, lda, b, ep, c, ldc, scratch) {
+	if res == nil && parSlots > 1 && gemmParallel(m, a, lda, b, ep, c, ldc, scratch) {
 		return
 	}
 	lo, hi, fused := gemmClamp(ep)
+	// elo and ehi clamp what the kernels compute without the residual:
+	// nothing when there is one, since the clamps come after it.
+	elo, ehi := lo, hi
+	if res != nil {
+		elo, ehi = float32(math.Inf(-1)), float32(math.Inf(1))
+	}
 	// The edge tile and the padded bias live in scratch: as locals they
 	// would escape through the micro-kernel function values and allocate.
 	scratch = scratch[:gemmScratchOne]
@@ -145,7 +166,7 @@ func Gemm(m int, a []float32, lda int, b PackedB, ep Epilogue, c []float32, ldc 
 		ai, ci := a[i0*lda:], c[i0*ldc:]
 		if mt > 0 {
 			q := 0
-			if gemmWide {
+			if gemmWide && res == nil {
 				for ; q+2 <= np; q += 2 {
 					j0 := q * gemmNR
 					gemmPanel2(k, mt, ai, lda, b.Data[j0*k:j0*k+2*k*gemmNR], (*[2 * gemmNR]float32)(bias(j0, 2)), lo, hi, ci[j0:], ldc)
@@ -153,7 +174,12 @@ func Gemm(m int, a []float32, lda int, b PackedB, ep Epilogue, c []float32, ldc 
 			}
 			for ; q < np; q++ {
 				j0 := q * gemmNR
-				gemmPanel(k, mt, ai, lda, b.Data[j0*k:j0*k+k*gemmNR], (*[gemmNR]float32)(bias(j0, 1)), lo, hi, ci[j0:], ldc)
+				bp, bj := b.Data[j0*k:j0*k+k*gemmNR], (*[gemmNR]float32)(bias(j0, 1))
+				if res != nil {
+					gemmPanelRes(k, mt, ai, lda, bp, bj, lo, hi, ci[j0:], ldc, res[i0*ldc+j0:])
+				} else {
+					gemmPanel(k, mt, ai, lda, bp, bj, lo, hi, ci[j0:], ldc)
+				}
 			}
 		}
 		for r := mt * gemmMR; r < rows; r++ {
@@ -161,19 +187,19 @@ func Gemm(m int, a []float32, lda int, b PackedB, ep Epilogue, c []float32, ldc 
 			q := 0
 			for ; q+gemmRowPanels <= np; q += gemmRowPanels {
 				j0 := q * gemmNR
-				gemmRow4(k, ar, b.Data[j0*k:], (*[gemmRowPanels * gemmNR]float32)(bias(j0, gemmRowPanels)), lo, hi, cr[j0:])
+				gemmRow4(k, ar, b.Data[j0*k:], (*[gemmRowPanels * gemmNR]float32)(bias(j0, gemmRowPanels)), elo, ehi, cr[j0:])
 			}
 			if q < np && np >= gemmRowPanels {
 				// The last panels again as one group of 4, overlapping the
 				// previous group: a panel computed twice gets the same bits,
 				// and 4 panels at once beat 1 to 3 dependent chains.
 				j0 := (np - gemmRowPanels) * gemmNR
-				gemmRow4(k, ar, b.Data[j0*k:], (*[gemmRowPanels * gemmNR]float32)(bias(j0, gemmRowPanels)), lo, hi, cr[j0:])
+				gemmRow4(k, ar, b.Data[j0*k:], (*[gemmRowPanels * gemmNR]float32)(bias(j0, gemmRowPanels)), elo, ehi, cr[j0:])
 				q = np
 			}
 			for ; q < np; q++ {
 				j0 := q * gemmNR
-				gemmRow(k, ar, b.Data[j0*k:j0*k+k*gemmNR], (*[gemmNR]float32)(bias(j0, 1)), lo, hi, cr[j0:])
+				gemmRow(k, ar, b.Data[j0*k:j0*k+k*gemmNR], (*[gemmNR]float32)(bias(j0, 1)), elo, ehi, cr[j0:])
 			}
 		}
 		if w > 0 {
@@ -186,20 +212,46 @@ func Gemm(m int, a []float32, lda int, b PackedB, ep Epilogue, c []float32, ldc 
 				copy(pb[:], ep.Bias[j0:n])
 			}
 			for t := 0; t < mt; t++ {
-				gemmPanel(k, 1, ai[t*gemmMR*lda:], lda, panel, pb, lo, hi, tile, gemmNR)
+				gemmPanel(k, 1, ai[t*gemmMR*lda:], lda, panel, pb, elo, ehi, tile, gemmNR)
 				for r := 0; r < gemmMR; r++ {
 					copy(ci[(t*gemmMR+r)*ldc+j0:(t*gemmMR+r)*ldc+n], tile[r*gemmNR:])
 				}
 			}
 			for r := mt * gemmMR; r < rows; r++ {
-				gemmRow(k, ai[r*lda:], panel, pb, lo, hi, tile)
+				gemmRow(k, ai[r*lda:], panel, pb, elo, ehi, tile)
 				copy(ci[r*ldc+j0:r*ldc+n], tile[:w])
 			}
 			clear(pb[:])
 		}
+		if res != nil {
+			// The residual, and a fused activation, of what the tile kernel
+			// did not compute: the narrow panel of the tiles' rows, and the
+			// rows after them. Without a narrow panel the loop skips the
+			// tiles' rows: an empty pass over them cost about 40 us in
+			// wasm on a 128x128 image.
+			ri, r0 := res[i0*ldc:], mt*gemmMR
+			if w > 0 {
+				r0 = 0
+			}
+			for r := r0; r < rows; r++ {
+				j := 0
+				if r < mt*gemmMR {
+					j = np * gemmNR
+				}
+				cr := ci[r*ldc+j : r*ldc+n]
+				hot.binSame(BinAdd, cr, ri[r*ldc+j:r*ldc+n], cr)
+				if fused {
+					hot.activate(cr, ep)
+				}
+			}
+		}
 		if !fused {
 			for r := 0; r < rows; r++ {
-				Activate(ci[r*ldc:r*ldc+n], ep)
+				if res != nil {
+					hot.activate(ci[r*ldc:r*ldc+n], ep) // as the unfused steps do
+				} else {
+					Activate(ci[r*ldc:r*ldc+n], ep)
+				}
 			}
 		}
 	}
@@ -218,11 +270,17 @@ func Gemm(m int, a []float32, lda int, b PackedB, ep Epilogue, c []float32, ldc 
 // gemmPanel2 is gemmPanel on the two consecutive panels that start at bp
 // (bias and dst then span 16 columns); Gemm calls it only where gemmWide is
 // true, a build whose SIMD registers hold a whole panel row (amd64's AVX).
+//
+// gemmPanelRes is gemmPanel that adds the residual res (row stride ldd, as
+// dst) after the bias and before the clamps: dst[r*ldd+j] = min(max((sum +
+// bias[j]) + res[r*ldd+j], lo), hi). wasm's SIMD build has its own; the
+// others run the scalar twin (only wasm's RunAdd fuses the residual).
 var (
-	gemmPanel  = gemmPanelScalar
-	gemmRow    = gemmRowScalar
-	gemmRow4   = gemmRow4Scalar
-	gemmPanel2 = gemmPanel2Scalar
+	gemmPanel    = gemmPanelScalar
+	gemmRow      = gemmRowScalar
+	gemmRow4     = gemmRow4Scalar
+	gemmPanel2   = gemmPanel2Scalar
+	gemmPanelRes = gemmPanelResScalar
 )
 
 // gemmSIMD is set by the init function that installs the SIMD micro-kernels.

@@ -87,10 +87,12 @@ func gemmTestIdenticalNaN(t *testing.T, name string, got, want []float32) {
 // gemmUseScalar runs f with every micro-kernel of this file family switched
 // to its scalar twin, then restores the build's choice.
 func gemmUseScalar(f func()) {
-	panel, panel2, row, row4, dw, ct := gemmPanel, gemmPanel2, gemmRow, gemmRow4, dwRow, convTile
-	gemmPanel, gemmPanel2, gemmRow, gemmRow4 = gemmPanelScalar, gemmPanel2Scalar, gemmRowScalar, gemmRow4Scalar
+	panel, panel2, row, row4, pres, dw, ct := gemmPanel, gemmPanel2, gemmRow, gemmRow4, gemmPanelRes, dwRow, convTile
+	gemmPanel, gemmPanel2, gemmRow, gemmRow4, gemmPanelRes = gemmPanelScalar, gemmPanel2Scalar, gemmRowScalar, gemmRow4Scalar, gemmPanelResScalar
 	dwRow, convTile = dwRowScalar, convTileScalar
-	defer func() { gemmPanel, gemmPanel2, gemmRow, gemmRow4, dwRow, convTile = panel, panel2, row, row4, dw, ct }()
+	defer func() {
+		gemmPanel, gemmPanel2, gemmRow, gemmRow4, gemmPanelRes, dwRow, convTile = panel, panel2, row, row4, pres, dw, ct
+	}()
 	f()
 }
 

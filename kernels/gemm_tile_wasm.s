@@ -2,13 +2,14 @@
 
 #include "textflag.h"
 
-// func gemmTileWasm(mt, n, kh uintptr, xb unsafe.Pointer, o0, o1, o2, o3, astep, rs4 uintptr, pb, d unsafe.Pointer, ldd4 uintptr, bias *[gemmNR]float32, lo, hi float32)
+// func gemmTileWasm(mt, n, kh uintptr, xb unsafe.Pointer, o0, o1, o2, o3, astep, rs4 uintptr, pb, d unsafe.Pointer, ldd4 uintptr, bias *[gemmNR]float32, lo, hi float32, res unsafe.Pointer)
 //
 // Locals: R0 = n; R1-R4 walk rows 0-3 of A (the patch rows of 4 pixels)
 // and R5 the packed panel of B; R6 counts the k steps left in a segment,
 // R8 the segments left, R9 the tiles left; R7 = rs4 - 4n, the step from the
 // end of one segment to the start of the next; R10 = t*astep, the offset of
-// tile t's rows; R11 is tile t's output, R12 a scratch pointer. V0-V7 hold
+// tile t's rows; R11 is tile t's output, R12 a scratch pointer, R13 tile t's
+// residual (0 without one). V0-V7 hold
 // the sums (row r, half h in V(2r+h)), V8 and V9 the two halves of B's
 // step (then the bias, a bound), V10 the broadcast of A.
 //
@@ -22,7 +23,7 @@
 //   - it encodes V128Store's offset as 0 whatever it is given (the op is
 //     missing from its table of stores), so the stores add their offsets
 //     to the address; V128Load's offsets are encoded.
-TEXT ·gemmTileWasm(SB), NOSPLIT, $0-120
+TEXT ·gemmTileWasm(SB), NOSPLIT, $0-128
 	MOVD n+8(FP), R0
 	I64Load rs4+72(FP)
 	Get R0
@@ -32,6 +33,7 @@ TEXT ·gemmTileWasm(SB), NOSPLIT, $0-120
 	Set R7
 	MOVD mt+0(FP), R9
 	MOVD d+88(FP), R11
+	MOVD res+120(FP), R13
 	I64Const $0
 	Set R10
 	Get R9
@@ -265,6 +267,67 @@ TEXT ·gemmTileWasm(SB), NOSPLIT, $0-120
 			Get V9
 			F32x4Add
 			Set V7
+
+			// Add the residual (after the bias, before the clamps, as the
+			// unfused add would): tile t's row r at R13 + r*ldd4, as its
+			// output's at R11 + r*ldd4, each half one load (V128Load's
+			// offsets are encoded); then step R13 to the next tile's.
+			Get R13
+			I64Eqz
+			I32Eqz
+			If
+				MOVD R13, R12
+				Get V0
+				V128Load 0(R12)
+				F32x4Add
+				Set V0
+				Get V1
+				V128Load 16(R12)
+				F32x4Add
+				Set V1
+				Get R12
+				I64Load ldd4+96(FP)
+				I64Add
+				Set R12
+				Get V2
+				V128Load 0(R12)
+				F32x4Add
+				Set V2
+				Get V3
+				V128Load 16(R12)
+				F32x4Add
+				Set V3
+				Get R12
+				I64Load ldd4+96(FP)
+				I64Add
+				Set R12
+				Get V4
+				V128Load 0(R12)
+				F32x4Add
+				Set V4
+				Get V5
+				V128Load 16(R12)
+				F32x4Add
+				Set V5
+				Get R12
+				I64Load ldd4+96(FP)
+				I64Add
+				Set R12
+				Get V6
+				V128Load 0(R12)
+				F32x4Add
+				Set V6
+				Get V7
+				V128Load 16(R12)
+				F32x4Add
+				Set V7
+				Get R13
+				I64Load ldd4+96(FP)
+				I64Const $2
+				I64Shl
+				I64Add
+				Set R13
+			End
 
 			// The clamps are wasm's pseudo-maximum and minimum, one instruction
 			// each in V8 where f32x4.max and min are about 8: pmax(c, lo) is

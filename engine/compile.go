@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/edgenn/edgenn/kernels"
@@ -9,7 +10,8 @@ import (
 
 // compile rewrites a validated graph for running: constants are folded,
 // BatchNorm is folded into the Conv2D or Dense before it, a constant per-channel
-// Add becomes that op's bias, a following activation becomes its epilogue, and
+// Add becomes that op's bias, an Add of a same-shaped value becomes a
+// Conv2D's residual input, a following activation becomes its epilogue, and
 // nodes whose results nobody reads are dropped. The input graph is not
 // modified: rewritten nodes and tensors are copies.
 func compile(src *model.Graph) (*model.Graph, error) {
@@ -139,10 +141,45 @@ func fuse(g *model.Graph) {
 		}
 		return t
 	}
+	// Shapes at two batch sizes tell a residual shaped like a convolution's
+	// output from one that broadcasts; without them nothing is fused so.
+	var s1, s2 map[string][]int
+	sameShape := func(a, b string) bool {
+		if s1 == nil {
+			var err1, err2 error
+			s1, err1 = model.InferShapes(g, 1)
+			s2, err2 = model.InferShapes(g, 2)
+			if err1 != nil || err2 != nil {
+				s1, s2 = map[string][]int{}, map[string][]int{}
+			}
+		}
+		return s1[a] != nil && slices.Equal(s1[a], s1[b]) && slices.Equal(s2[a], s2[b])
+	}
 	kept := g.Nodes[:0]
 	for _, n := range g.Nodes {
 		if len(n.Inputs) == 0 || len(n.Outputs) != 1 {
 			kept = append(kept, n)
+			continue
+		}
+		if c, other := residualConv(n, producer, uses, tensor, sameShape); c != nil {
+			// conv + Add: the convolution adds the other operand before
+			// its activation and writes the Add's output, at the Add's
+			// place in the order (the operand may be computed after the
+			// convolution, as BlazeFace's pooled skip is).
+			for len(c.Inputs) < 3 {
+				c.Inputs = append(c.Inputs, "")
+			}
+			c.Inputs = append(c.Inputs, other)
+			delete(producer, c.Outputs[0])
+			c.Outputs[0] = n.Outputs[0]
+			producer[c.Outputs[0]] = c
+			for i, k := range kept {
+				if k == c {
+					kept = append(kept[:i], kept[i+1:]...)
+					break
+				}
+			}
+			kept = append(kept, c)
 			continue
 		}
 		p := producer[n.Inputs[0]]
@@ -165,6 +202,9 @@ func fuse(g *model.Graph) {
 		cout := w.Shape[len(w.Shape)-1]
 		fused := false
 		switch {
+		case hasResidual(p) && fusedActivation[n.Op] == "":
+			// A BatchNorm or bias folded into the weights would miss the
+			// residual: only an activation follows it in.
 		case n.Op == model.OpBatchNorm:
 			var ps [4]*model.Tensor
 			ok := len(n.Inputs) == 5
@@ -203,6 +243,29 @@ func fuse(g *model.Graph) {
 	}
 	g.Nodes = kept
 }
+
+// residualConv returns the Conv2D whose output Add node n (without an
+// activation of its own yet) adds to another value of the same shape, and
+// that value, when the convolution can take it as its residual input: it
+// has constant weights, no activation or residual yet, and n is the only
+// reader of its output.
+func residualConv(n *model.Node, producer map[string]*model.Node, uses map[string]int,
+	tensor func(string) *model.Tensor, sameShape func(a, b string) bool) (*model.Node, string) {
+	if n.Op != model.OpAdd || len(n.Inputs) != 2 || n.Inputs[0] == n.Inputs[1] || n.Attrs.String("activation", "") != "" {
+		return nil, ""
+	}
+	for k, in := range n.Inputs {
+		c := producer[in]
+		if c != nil && c.Op == model.OpConv2D && uses[in] == 1 && !hasResidual(c) &&
+			c.Attrs.String("activation", "") == "" && tensor(c.Inputs[1]) != nil && sameShape(in, n.Inputs[1-k]) {
+			return c, n.Inputs[1-k]
+		}
+	}
+	return nil, ""
+}
+
+// hasResidual reports whether Conv2D node c adds a residual input.
+func hasResidual(c *model.Node) bool { return len(c.Inputs) > 3 && c.Inputs[3] != "" }
 
 // binaryOps are the elementwise binary ops a following activation fuses into.
 var binaryOps = map[string]bool{model.OpAdd: true, model.OpSub: true, model.OpMul: true, model.OpDiv: true}

@@ -41,11 +41,34 @@ var graphCases = []graphCase{
 		y := b.Node(model.OpDense, []string{x, tensor(b, r, "w", []int{12, 7}), tensor(b, r, "bias", []int{7})}, nil, "fc")
 		b.Output(b.Node(model.OpSigmoid, []string{y}, nil, "sig"), "out")
 	}},
-	{name: "residual add + relu fuse into one step", input: []int{6, 6, 4}, wantNodes: 3, build: func(b *model.Builder, r *rand.Rand, x string) {
+	{name: "residual add + relu fuse into the conv", input: []int{6, 6, 4}, wantNodes: 2, build: func(b *model.Builder, r *rand.Rand, x string) {
 		c := b.Node(model.OpConv2D, []string{x, tensor(b, r, "w", []int{3, 3, 4, 4})}, model.Attrs{"padding": "SAME"}, "conv")
 		d := b.Node(model.OpConv2D, []string{x, tensor(b, r, "w2", []int{1, 1, 4, 4})}, nil, "proj")
 		a := b.Node(model.OpAdd, []string{c, d}, nil, "res")
 		b.Output(b.Node(model.OpRelu6, []string{a}, nil, "act"), "out")
+	}},
+	{name: "residual computed after the conv (BlazeFace's pool branch) fuses, the conv moving after it", input: []int{8, 8, 4}, wantNodes: 2, build: func(b *model.Builder, r *rand.Rand, x string) {
+		c := b.Node(model.OpConv2D, []string{x, tensor(b, r, "w", []int{1, 1, 4, 4}), tensor(b, r, "bias", []int{4})}, nil, "conv")
+		m := b.Node(model.OpMaxPool, []string{x}, model.Attrs{"kernel": []int{3, 3}, "padding": "SAME", "strides": []int{1, 1}}, "pool")
+		a := b.Node(model.OpAdd, []string{m, c}, nil, "res")
+		b.Output(b.Node(model.OpRelu, []string{a}, nil, "act"), "out")
+	}},
+	{name: "residual with leakyrelu and a 1x1 conv of 28 channels (leftover rows, a narrow panel)", input: []int{5, 7, 28}, wantNodes: 1, build: func(b *model.Builder, r *rand.Rand, x string) {
+		c := b.Node(model.OpConv2D, []string{x, tensor(b, r, "w", []int{1, 1, 28, 28}), tensor(b, r, "bias", []int{28})}, nil, "conv")
+		a := b.Node(model.OpAdd, []string{c, x}, nil, "res")
+		b.Output(b.Node(model.OpLeakyRelu, []string{a}, model.Attrs{"alpha": float32(0.2)}, "act"), "out")
+	}},
+	{name: "a residual that broadcasts stays an Add", input: []int{6, 6, 4}, wantNodes: 3, build: func(b *model.Builder, r *rand.Rand, x string) {
+		c := b.Node(model.OpConv2D, []string{x, tensor(b, r, "w", []int{1, 1, 4, 4})}, nil, "conv")
+		m := b.Node(model.OpMean, []string{x}, model.Attrs{"axes": []int{1, 2}, "keepdims": 1}, "mean")
+		b.Output(b.Node(model.OpAdd, []string{c, m}, nil, "res"), "out")
+	}},
+	{name: "batchnorm after a residual conv is not folded into its weights", input: []int{5, 5, 3}, wantNodes: 3, build: func(b *model.Builder, r *rand.Rand, x string) {
+		c := b.Node(model.OpConv2D, []string{x, tensor(b, r, "w", []int{3, 3, 3, 3})}, model.Attrs{"padding": "SAME"}, "conv")
+		a := b.Node(model.OpAdd, []string{c, x}, nil, "res")
+		bn := b.Node(model.OpBatchNorm, []string{a, tensor(b, r, "g", []int{3}), tensor(b, r, "beta", []int{3}), tensor(b, r, "mu", []int{3}),
+			b.Tensor("var", []int{3}, randData(r, 3, 0.5, 2))}, nil, "bn")
+		b.Output(b.Node(model.OpRelu6, []string{bn}, nil, "act"), "out")
 	}},
 	{name: "mul + leakyrelu fuse, keeping alpha", input: []int{3}, wantNodes: 2, build: func(b *model.Builder, r *rand.Rand, x string) {
 		d := b.Node(model.OpDense, []string{x, tensor(b, r, "w", []int{3, 3})}, nil, "fc")

@@ -176,6 +176,8 @@ func prepConv2D(c *opCtx) (prepared, error) {
 	if err != nil {
 		return prepared{}, err
 	}
+	// A fourth input is a residual added before the activation (fuse).
+	residual := len(c.n.Inputs) > 3 && c.n.Inputs[3] != ""
 	conv, err := cached(c, func() (*kernels.Conv2D, error) {
 		pt, pb, pl, pr, _, _, err := model.ConvPads(c.n, xs[1], xs[2], ws[0], ws[1])
 		if err != nil {
@@ -193,6 +195,7 @@ func prepConv2D(c *opCtx) (prepared, error) {
 		if err != nil {
 			return nil, err
 		}
+		ep.Residual = residual
 		return kernels.NewConv2D(p, w, ep)
 	})
 	if err != nil {
@@ -201,6 +204,10 @@ func prepConv2D(c *opCtx) (prepared, error) {
 	n := c.batch
 	return prepared{scratch: conv.ScratchLen(), bind: func(in, out [][]float32, scratch []float32) func() {
 		x, y := in[0], out[0]
+		if residual {
+			r := in[3]
+			return func() { conv.RunAdd(n, x, r, y, scratch) }
+		}
 		return func() { conv.Run(n, x, y, scratch) }
 	}}, nil
 }

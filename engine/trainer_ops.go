@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"errors"
+
 	"github.com/edgenn/edgenn/kernels"
 	"github.com/edgenn/edgenn/model"
 )
@@ -148,6 +150,9 @@ func (t *Trainer) bind(n *model.Node, shapes map[string][]int, needs map[string]
 	}
 	switch n.Op {
 	case model.OpConv2D:
+		if len(n.Inputs) > 3 && n.Inputs[3] != "" {
+			return nil, 0, errors.New("a Conv2D with a residual input (the engine's inference fusion) cannot be trained; train the graph with its Add node")
+		}
 		xs, ws := sh(0), sh(1)
 		pt, pb, pl, pr, _, _, err := model.ConvPads(n, xs[1], xs[2], ws[0], ws[1])
 		if err != nil {

@@ -207,6 +207,26 @@ func TestTrainerErrors(t *testing.T) {
 	if _, err := NewTrainer(rg, TrainOptions{Batch: 1, Loss: "mse"}); err == nil || !strings.Contains(err.Error(), `"Resize" cannot be trained yet`) {
 		t.Errorf("untrainable op: %v", err)
 	}
+	// A compiled graph's Conv2D with a residual input (Session.Graph) is
+	// for inference: the trainer says so.
+	b = model.NewBuilder("residual")
+	in = b.Input("x", []int{-1, 4, 4, 2})
+	c = b.Node(model.OpConv2D, []string{in, tensor(b, r, "w", []int{1, 1, 2, 2})}, nil, "c")
+	b.Output(b.Node(model.OpAdd, []string{c, in}, nil, "add"), "y")
+	rg, err = b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSession(rg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Graph().Nodes; len(n) != 1 || len(n[0].Inputs) != 4 {
+		t.Fatalf("compiled graph %v: want the Add fused into the Conv2D as its residual", n)
+	}
+	if _, err := NewTrainer(s.Graph(), TrainOptions{Batch: 1, Loss: "mse"}); err == nil || !strings.Contains(err.Error(), "residual input") {
+		t.Errorf("Conv2D with a residual: %v", err)
+	}
 }
 
 // BenchmarkTrainerStepLeNet times one batch-32 SGD step of LeNet-5 (forward,

@@ -7,11 +7,14 @@ package model
 // "hardswish", "clip" (with "clip_min", "clip_max") and is applied after the
 // op (the engine fuses a following activation node into it at compile time).
 const (
-	// Conv2D: x [N,H,W,Cin], w [KH,KW,Cin/group,Cout], [b [Cout]] -> [N,OH,OW,Cout].
+	// Conv2D: x [N,H,W,Cin], w [KH,KW,Cin/group,Cout], [b [Cout]], [r] -> [N,OH,OW,Cout].
 	// strides [2] (1,1), dilations [2] (1,1), padding "SAME"|"VALID"|"EXPLICIT"
 	// ("VALID"); pads [4] = top, bottom, left, right (EXPLICIT only; SAME puts
 	// the odd pixel at bottom/right like TensorFlow), group (1), activation.
 	// group == Cin with Cout a multiple of Cin is a depthwise convolution.
+	// r, a tensor shaped like the output, is added after the bias and before
+	// the activation: the engine fuses a residual Add into the convolution
+	// this way; the importers never write it, and training refuses it.
 	OpConv2D = "Conv2D"
 	// Dense: x [N,K], w [K,M], [b [M]] -> [N,M]. activation.
 	OpDense = "Dense"

@@ -50,7 +50,7 @@ var (
 )
 
 var opInfos = map[string]OpInfo{
-	OpConv2D:        {MinInputs: 2, MaxInputs: 3, ConstInputs: []int{1, 2}, Attrs: convAttrs},
+	OpConv2D:        {MinInputs: 2, MaxInputs: 4, ConstInputs: []int{1, 2}, Attrs: convAttrs},
 	OpDense:         {MinInputs: 2, MaxInputs: 3, ConstInputs: []int{1, 2}, Attrs: actAttrs},
 	OpMatMul:        {MinInputs: 2, MaxInputs: 2, Attrs: noAttrs},
 	OpGemm:          {MinInputs: 2, MaxInputs: 3, Attrs: map[string]AttrKind{"transA": AttrInt, "transB": AttrInt, "alpha": AttrFloat, "beta": AttrFloat}},
@@ -498,7 +498,11 @@ func inferConv(n *Node, in [][]int) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []int{x[0], oh, ow, cout}, nil
+	out := []int{x[0], oh, ow, cout}
+	if len(in) > 3 && in[3] != nil && !equalShape(in[3], out) {
+		return nil, nodeErr(n, "residual shape "+ShapeString(in[3])+" is not the output's "+ShapeString(out))
+	}
+	return out, nil
 }
 
 // ConvPads returns the padding and output size of Conv2D node n over an input

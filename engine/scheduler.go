@@ -451,7 +451,7 @@ func (s *Scheduler) Add(t Task, onResult func(Result)) error {
 	s.tasks = append(s.tasks, nt)
 	s.byName[t.Name] = nt
 	s.byPrio = append(s.byPrio, nt)
-	slices.SortStableFunc(s.byPrio, func(a, b *task) int { return b.Priority - a.Priority })
+	sortTasks(s.byPrio, func(a, b *task) int { return b.Priority - a.Priority })
 	if nt.parent == nil && s.seq > 0 {
 		s.offer(nt, s.latest)
 		s.cond.Broadcast()
@@ -478,10 +478,10 @@ func (s *Scheduler) Remove(name string) error {
 		t.hasPend = false
 	}
 	delete(s.byName, name)
-	s.tasks = slices.DeleteFunc(s.tasks, func(x *task) bool { return x == t })
-	s.byPrio = slices.DeleteFunc(s.byPrio, func(x *task) bool { return x == t })
+	s.tasks = removeTask(s.tasks, t)
+	s.byPrio = removeTask(s.byPrio, t)
 	if p := t.parent; p != nil {
-		p.children = slices.DeleteFunc(p.children, func(x *task) bool { return x == t })
+		p.children = removeTask(p.children, t)
 	}
 	return nil
 }
@@ -798,6 +798,31 @@ func (s *Scheduler) finish(l *lane, t *task, j job, res *Result, gone bool) bool
 	}
 	s.control(now)
 	return t.on != nil && !t.removed && !s.closed
+}
+
+// sortTasks sorts ts by cmp, stably: an insertion sort, for the few tasks
+// of a scheduler. The slices package's generic sorts would do as well, but
+// their instances keep task, and through it time.Time's formatting code,
+// reachable from interfaces in the wasm build (~15 KB gzip).
+func sortTasks(ts []*task, cmp func(a, b *task) int) {
+	for i := 1; i < len(ts); i++ {
+		for j := i; j > 0 && cmp(ts[j-1], ts[j]) > 0; j-- {
+			ts[j-1], ts[j] = ts[j], ts[j-1]
+		}
+	}
+}
+
+// removeTask returns ts without t, in place (see sortTasks for why not
+// slices.DeleteFunc).
+func removeTask(ts []*task, t *task) []*task {
+	out := ts[:0]
+	for _, x := range ts {
+		if x != t {
+			out = append(out, x)
+		}
+	}
+	clear(ts[len(out):])
+	return out
 }
 
 // unhold releases j's hold on its frame, if it has one. Called with s.mu

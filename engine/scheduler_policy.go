@@ -2,7 +2,6 @@ package engine
 
 import (
 	"math"
-	"slices"
 	"time"
 )
 
@@ -58,7 +57,7 @@ func (s *Scheduler) pick(l *lane, now time.Time) (*task, time.Time) {
 	if len(c) == 0 {
 		return nil, wake
 	}
-	slices.SortFunc(c, func(a, b *task) int {
+	sortTasks(c, func(a, b *task) int {
 		ea, eb := a.vt <= minVT+fairLag, b.vt <= minVT+fairLag
 		switch {
 		case (a.running > 0) != (b.running > 0):

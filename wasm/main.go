@@ -75,18 +75,33 @@ func export(api js.Value, name string, f func(args []js.Value) (any, error)) {
 }
 
 // with adapts f, which takes the model or trainer named by args[0] and the
-// arguments after it, to the signature export takes.
+// arguments after it, to the signature export takes. (Sources have their
+// own, withSource: a generic instance keeps its type's fields reachable
+// through interfaces, and a source's Scheduler holds time.Time values.)
 func with[T any](m map[int]*T, what string, f func(v *T, args []js.Value) (any, error)) func([]js.Value) (any, error) {
 	return func(args []js.Value) (any, error) {
-		if len(args) == 0 || args[0].Type() != js.TypeNumber {
-			return nil, errors.New("expected a " + what + " handle")
+		id, err := handleArg(args, what)
+		if err != nil {
+			return nil, err
 		}
-		v, ok := m[args[0].Int()]
+		v, ok := m[id]
 		if !ok {
-			return nil, errors.New("no " + what + " with handle " + strconv.Itoa(args[0].Int()) + " (freed?)")
+			return nil, noHandle(what, id)
 		}
 		return f(v, args[1:])
 	}
+}
+
+// handleArg reads the handle of a model, trainer or source from args[0].
+func handleArg(args []js.Value, what string) (int, error) {
+	if len(args) == 0 || args[0].Type() != js.TypeNumber {
+		return 0, errors.New("expected a " + what + " handle")
+	}
+	return args[0].Int(), nil
+}
+
+func noHandle(what string, id int) error {
+	return errors.New("no " + what + " with handle " + strconv.Itoa(id) + " (freed?)")
 }
 
 // freer returns the function that forgets the handles of m.
@@ -363,8 +378,8 @@ func main() {
 		"free": freer(models, "model"), "trainer": onModel(newTrainer),
 		"step": onTrainer(step), "fitBegin": onTrainer(fitBegin), "fitEpoch": onTrainer(fitEpoch), "fitEnd": onTrainer(fitEnd),
 		"trainerEvaluate": onTrainer(trainerEvaluate), "save": onTrainer(save), "freeTrainer": freer(trainers, "trainer"),
-		"sourceNew": sourceNew, "sourceAttach": with(sources, "source", sourceAttach), "sourcePush": with(sources, "source", sourcePush),
-		"sourceMetrics": with(sources, "source", sourceMetrics), "sourceClose": sourceClose,
+		"sourceNew": sourceNew, "sourceAttach": withSource(sourceAttach), "sourcePush": withSource(sourcePush),
+		"sourceMetrics": withSource(sourceMetrics), "sourceClose": withSource(sourceClose),
 	} {
 		export(api, name, f)
 	}

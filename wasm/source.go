@@ -32,10 +32,13 @@ type source struct {
 
 var sources = map[int]*source{}
 
-// lane runs tasks on pool worker i.
+// lane runs tasks on pool worker i through onLane. It holds the callback,
+// not its source: a lane goes into an interface (engine.Runner), and a
+// source there would keep, through its Scheduler's time.Time fields, the
+// time package's formatting code in the wasm (~15 KB gzip).
 type lane struct {
-	src *source
-	i   int
+	onLane js.Value
+	i      int
 }
 
 // Run hands the prepared input to the worker through JS and waits for its
@@ -78,7 +81,7 @@ func (l lane) Run(task string, batch int, input []float32) ([][]float32, error) 
 	})
 	defer then.Release()
 	defer catch.Release()
-	l.src.onLane.Invoke(l.i, task, batch, floatsOut(input)).Call("then", then, catch)
+	l.onLane.Invoke(l.i, task, batch, floatsOut(input)).Call("then", then, catch)
 	r := <-done
 	return r.outs, r.err
 }
@@ -102,7 +105,7 @@ func sourceNew(args []js.Value) (any, error) {
 		opt.Provider.MaxBytes = intField(args[3], "maxBytes")
 	}
 	for i := 0; i < n; i++ {
-		opt.Lanes = append(opt.Lanes, lane{src, i})
+		opt.Lanes = append(opt.Lanes, lane{src.onLane, i})
 	}
 	s, err := engine.NewScheduler(opt)
 	if err != nil {
@@ -344,14 +347,27 @@ func sourceMetrics(src *source, _ []js.Value) (any, error) {
 }
 
 // sourceClose(handle) stops a source; its runs in flight finish first.
-func sourceClose(args []js.Value) (any, error) {
-	return with(sources, "source", func(src *source, _ []js.Value) (any, error) {
-		for id, x := range sources {
-			if x == src {
-				delete(sources, id)
-			}
+func sourceClose(src *source, _ []js.Value) (any, error) {
+	for id, x := range sources {
+		if x == src {
+			delete(sources, id)
 		}
-		go src.s.Close() // waits for lanes that wait on JS: never block the caller
-		return nil, nil
-	})(args)
+	}
+	go src.s.Close() // waits for lanes that wait on JS: never block the caller
+	return nil, nil
+}
+
+// withSource is with for sources, written out (see with).
+func withSource(f func(src *source, args []js.Value) (any, error)) func([]js.Value) (any, error) {
+	return func(args []js.Value) (any, error) {
+		id, err := handleArg(args, "source")
+		if err != nil {
+			return nil, err
+		}
+		src, ok := sources[id]
+		if !ok {
+			return nil, noHandle("source", id)
+		}
+		return f(src, args[1:])
+	}
 }

@@ -143,17 +143,12 @@ func fuse(g *model.Graph) {
 	}
 	// Shapes at two batch sizes tell a residual shaped like a convolution's
 	// output from one that broadcasts; without them nothing is fused so.
-	var s1, s2 map[string][]int
+	// They are taken before the loop below rewrites g.Nodes in place; the
+	// values keep their names (a fused node takes its last node's output).
+	s1, err1 := model.InferShapes(g, 1)
+	s2, err2 := model.InferShapes(g, 2)
 	sameShape := func(a, b string) bool {
-		if s1 == nil {
-			var err1, err2 error
-			s1, err1 = model.InferShapes(g, 1)
-			s2, err2 = model.InferShapes(g, 2)
-			if err1 != nil || err2 != nil {
-				s1, s2 = map[string][]int{}, map[string][]int{}
-			}
-		}
-		return s1[a] != nil && slices.Equal(s1[a], s1[b]) && slices.Equal(s2[a], s2[b])
+		return err1 == nil && err2 == nil && s1[a] != nil && slices.Equal(s1[a], s1[b]) && slices.Equal(s2[a], s2[b])
 	}
 	kept := g.Nodes[:0]
 	for _, n := range g.Nodes {

@@ -288,11 +288,11 @@ func (c *Conv2D) Run(n int, x, y, scratch []float32) {
 // with Epilogue.Residual: res is shaped like y ([n,OH,OW,OC], NHWC) and must
 // not overlap it. Its results have the bits (NaN: a NaN) of the steps it
 // fuses: the convolution without activation, then hot.binSame's add of res,
-// then ActivateInPlace. The pointwise path in wasm adds the residual in the
-// GEMM's tile kernel, before its clamps; the others add it, and activate, in
-// a pass over y. RunAdd allocates nothing, reads only x, res and scratch,
-// writes only y and scratch, and panics if a buffer is short or c was built
-// without Residual.
+// then ActivateInPlace. The pointwise path in wasm's SIMD build adds the
+// residual in the GEMM's tile kernel, before its clamps (gemmResFused); the
+// others add it, and activate, in a pass over y. RunAdd allocates nothing,
+// reads only x, res and scratch, writes only y and scratch, and panics if a
+// buffer is short or c was built without Residual.
 func (c *Conv2D) RunAdd(n int, x, res, y, scratch []float32) {
 	if !c.residual {
 		panic("kernels.Conv2D.RunAdd: the convolution was built without Epilogue.Residual")
@@ -306,7 +306,7 @@ func (c *Conv2D) RunAdd(n int, x, res, y, scratch []float32) {
 	if n == 0 {
 		return
 	}
-	if c.path == convPointwise && parSlots == 1 {
+	if c.path == convPointwise && parSlots == 1 && gemmResFused {
 		ep := c.act
 		ep.Bias = c.ep.Bias
 		gemm(n*p.H*p.W, x, p.C, c.b[0], ep, y, p.OC, scratch, res[:out])

@@ -283,6 +283,12 @@ var (
 	gemmPanelRes = gemmPanelResScalar
 )
 
+// gemmResFused is set where gemmPanelRes has a SIMD version (wasm): there
+// Conv2D.RunAdd adds a 1x1 convolution's residual in the GEMM's tiles.
+// Elsewhere gemmPanelRes is the scalar twin, slower than the build's own
+// panel kernel (amd64's AVX2), so RunAdd runs the GEMM and then a pass.
+var gemmResFused bool
+
 // gemmSIMD is set by the init function that installs the SIMD micro-kernels.
 var gemmSIMD bool
 

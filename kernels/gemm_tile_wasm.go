@@ -33,7 +33,7 @@ func gemmTileWasm(mt, n, kh uintptr, xb unsafe.Pointer, o0, o1, o2, o3, astep, r
 // RunAdd fuses the residual into the GEMM.
 func init() {
 	if gemmSIMDOK {
-		gemmPanelRes = gemmPanelResSIMD
+		gemmPanelRes, gemmResFused = gemmPanelResSIMD, true
 	}
 }
 
